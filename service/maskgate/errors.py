@@ -26,6 +26,12 @@ class MaskgateError(Exception):
         return {"code": self.code, "detail": self.detail, **self.extra}
 
 
+class FileUnreadable(MaskgateError):
+    code = "file_unreadable"
+    status = 400
+    title = "The file could not be read"
+
+
 class ImageError(MaskgateError):
     """The bytes are not an image we can safely use."""
 

@@ -1,0 +1,29 @@
+"""The `maskgate` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from maskgate import __version__
+from maskgate.cli import analyze_cmd, compare_cmd, eval_cmd, models_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maskgate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"maskgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (models_cmd, analyze_cmd, compare_cmd, eval_cmd):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Settings: one typed object, read from ``MASKGATE_*`` environment variables.
+
+Nested groups use ``__``: ``MASKGATE_PIPELINE__MAX_SIDE=480``. The model directory is
+``MASKGATE_MODEL_DIR`` (or ``MASKGATE_MODELS__DIR``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maskgate.models.paths import default_model_dir
+from maskgate.pipeline.choose import FacePolicy
+
+
+def _default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class ModelSettings(BaseModel):
+    dir: Path = Field(default_factory=default_model_dir)
+    threads: int = Field(default_factory=_default_threads, ge=1)
+    prefer_gpu: bool = True
+
+
+class PipelineSettings(BaseModel):
+    max_bytes: int = Field(10_000_000, ge=1)
+    max_pixels: int = Field(40_000_000, ge=1)
+    max_side: int = Field(640, ge=64, description="images are scaled down to this for detection")
+    detection_threshold: float = Field(0.6, gt=0, lt=1)
+    face_policy: FacePolicy = FacePolicy.LARGEST
+    max_batch: int = Field(16, ge=1)
+
+
+class MatchSettings(BaseModel):
+    # Cosine similarity above which two full faces are declared the same person.
+    # Measured on LFW View 2 with `maskgate eval lfw` (see README).
+    threshold: float = Field(0.40, ge=-1, le=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MASKGATE_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    match: MatchSettings = Field(default_factory=MatchSettings)

@@ -1,0 +1,1 @@
+"""Offline evaluation: verification metrics and the LFW protocol."""

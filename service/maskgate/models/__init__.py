@@ -1,0 +1,1 @@
+"""Model artifacts: the manifest, rebuilding third-party models from the registries, sessions."""

@@ -1,0 +1,149 @@
+"""Face detection with RetinaFace (mobilenet0.25): batched, any image size.
+
+Images are scaled so that their longer side is at most ``max_side`` (speed), padded at the
+bottom and right to a common canvas whose sides are multiples of 32 (batching), and the
+boxes and landmarks are mapped back to the original pixel coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from maskgate.models.manifest import ModelSpec
+from maskgate.pipeline.runtime import InferenceModel
+from maskgate.pipeline.types import Detection
+
+_STRIDES = (8, 16, 32)
+_SIZES = ((16, 32), (64, 128), (256, 512))
+_VARIANCES = (0.1, 0.2)
+_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+
+
+@lru_cache(maxsize=16)
+def priors(height: int, width: int) -> np.ndarray:
+    """Anchor centres and sizes (cx, cy, w, h) in pixels, in the network's output order."""
+    rows = []
+    for stride, sizes in zip(_STRIDES, _SIZES, strict=True):
+        ny, nx = math.ceil(height / stride), math.ceil(width / stride)
+        ys, xs = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        centres = np.stack([(xs.ravel() + 0.5) * stride, (ys.ravel() + 0.5) * stride], axis=1)
+        for_cells = np.repeat(centres, len(sizes), axis=0)
+        wh = np.tile(np.array([[s, s] for s in sizes], dtype=np.float64), (nx * ny, 1))
+        rows.append(np.hstack([for_cells, wh]))
+    return np.vstack(rows).astype(np.float32)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; returns the kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
+        order = rest[iou <= iou_threshold]
+    return keep
+
+
+def decode(
+    loc: np.ndarray, conf: np.ndarray, lms: np.ndarray, anchors: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Network outputs of one image -> boxes (x1 y1 x2 y2), scores, landmarks (5x2), pixels."""
+    centre, size = anchors[:, :2], anchors[:, 2:]
+    cxcy = centre + loc[:, :2] * _VARIANCES[0] * size
+    wh = size * np.exp(loc[:, 2:] * _VARIANCES[1])
+    boxes = np.hstack([cxcy - wh / 2, cxcy + wh / 2])
+    points = centre[:, None, :] + lms.reshape(-1, 5, 2) * _VARIANCES[0] * size[:, None, :]
+    return boxes, conf[:, 1], points
+
+
+class Detector(InferenceModel[np.ndarray, list[Detection]]):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_dir: Path,
+        *,
+        threads: int,
+        prefer_gpu: bool = True,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        iou_threshold: float = 0.4,
+    ) -> None:
+        super().__init__(spec, model_dir, threads=threads, prefer_gpu=prefer_gpu)
+        self.max_side = max_side
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+
+    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        bgr = rgb[:, :, ::-1].astype(np.float32) - _MEAN_BGR
+        return bgr, scale
+
+    def predict_batch(self, items: Sequence[np.ndarray]) -> list[list[Detection]]:
+        if not items:
+            return []
+        prepared = [self._prepare(rgb) for rgb in items]
+        canvas_h = max(32, *(-(-p.shape[0] // 32) * 32 for p, _ in prepared))
+        canvas_w = max(32, *(-(-p.shape[1] // 32) * 32 for p, _ in prepared))
+        batch = np.zeros((len(items), 3, canvas_h, canvas_w), dtype=np.float32)
+        for i, (bgr, _) in enumerate(prepared):
+            batch[i, :, : bgr.shape[0], : bgr.shape[1]] = bgr.transpose(2, 0, 1)
+        loc, conf, lms = self.run({"input": batch})
+        anchors = priors(canvas_h, canvas_w)
+        results = []
+        for i, (rgb, (_, scale)) in enumerate(zip(items, prepared, strict=True)):
+            results.append(self._faces(loc[i], conf[i], lms[i], anchors, scale, rgb.shape[:2]))
+        return results
+
+    def _faces(
+        self,
+        loc: np.ndarray,
+        conf: np.ndarray,
+        lms: np.ndarray,
+        anchors: np.ndarray,
+        scale: float,
+        shape: tuple[int, ...],
+    ) -> list[Detection]:
+        candidates = conf[:, 1] > self.score_threshold
+        if not candidates.any():
+            return []
+        boxes, scores, points = decode(
+            loc[candidates], conf[candidates], lms[candidates], anchors[candidates]
+        )
+        boxes, points = boxes / scale, points / scale
+        height, width = shape[0], shape[1]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+        return [
+            Detection(
+                box=(
+                    float(boxes[k, 0]),
+                    float(boxes[k, 1]),
+                    float(boxes[k, 2]),
+                    float(boxes[k, 3]),
+                ),
+                score=float(scores[k]),
+                landmarks=points[k].astype(np.float32),
+            )
+            for k in nms(boxes, scores, self.iou_threshold)
+        ]
+
+    def warm_up(self) -> None:
+        self.predict_batch([np.zeros((240, 320, 3), dtype=np.uint8)])
