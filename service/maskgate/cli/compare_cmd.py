@@ -15,6 +15,7 @@ from maskgate.cli.common import emit, load_pipeline
 from maskgate.config import Settings
 from maskgate.errors import MaskgateError
 from maskgate.matching import Matcher
+from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import run_paths
 from maskgate.pipeline.pipeline import FacePipeline, Outcome
 
@@ -30,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--root", type=Path, help="base of relative paths (default: the CSV's dir)")
     p.add_argument("--threshold", type=float, help="cosine threshold (default: calibrated)")
     p.add_argument("--batch", type=int, default=32, help="images per pipeline batch")
+    p.add_argument(
+        "--policy",
+        choices=[x.value for x in FacePolicy if x is not FacePolicy.ALL],
+        help="which face of an image to use (default: the settings', largest)",
+    )
     p.set_defaults(func=run)
 
 
@@ -56,11 +62,17 @@ def run(args: argparse.Namespace) -> int:
     if len(args.images) != 2:
         print("error: compare takes two images, or --pairs", file=sys.stderr)  # noqa: T201
         return 2
-    return run_two(load_pipeline(settings), matcher, args.images[0], args.images[1])
+    return run_two(load_pipeline(settings), matcher, args.images[0], args.images[1], _policy(args))
 
 
-def run_two(pipeline: FacePipeline, matcher: Matcher, a: Path, b: Path) -> int:
-    outcomes = dict(run_paths(pipeline, [a, b]))
+def _policy(args: argparse.Namespace) -> FacePolicy | None:
+    return FacePolicy(args.policy) if args.policy else None
+
+
+def run_two(
+    pipeline: FacePipeline, matcher: Matcher, a: Path, b: Path, policy: FacePolicy | None
+) -> int:
+    outcomes = dict(run_paths(pipeline, [a, b], policy=policy))
     vectors = [embedding_of(outcomes[a]), embedding_of(outcomes[b])]
     result: dict[str, Any] = {"score": None, "match": False, "threshold": matcher.threshold}
     failures = [v for v in vectors if isinstance(v, MaskgateError)]
@@ -95,7 +107,9 @@ def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace
     unique = list(dict.fromkeys(resolve(r[c]) for r in rows for c in PAIR_COLUMNS))
     vectors = {
         path: embedding_of(outcome)
-        for path, outcome in run_paths(pipeline, unique, batch=args.batch, desc="embedding")
+        for path, outcome in run_paths(
+            pipeline, unique, batch=args.batch, desc="embedding", policy=_policy(args)
+        )
     }
     out_fields = fields + [c for c in ADDED_COLUMNS if c not in fields]
     with args.out.open("w", newline="") as f:

@@ -15,6 +15,7 @@ from maskgate.errors import MaskgateError
 from maskgate.eval.lfw_protocol import Pair, read_pairs
 from maskgate.eval.metrics import kfold_accuracy, summarize
 from maskgate.matching import cosine
+from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import run_paths
 from maskgate.pipeline.pipeline import FacePipeline
 
@@ -28,14 +29,19 @@ class PairScores:
     seconds: float
 
 
-def score_pairs(pipeline: FacePipeline, root: Path, pairs: list[Pair]) -> PairScores:
-    """Embed every distinct image once (in batches), then score every pair."""
+def score_pairs(
+    pipeline: FacePipeline, root: Path, pairs: list[Pair], policy: FacePolicy = FacePolicy.CENTRAL
+) -> PairScores:
+    """Embed every distinct image once (in batches), then score every pair.
+
+    LFW crops are centred on the labelled person, so the face nearest the centre is used.
+    """
     paths = [p.paths(root) for p in pairs]
     unique = list(dict.fromkeys(x for ab in paths for x in ab))
     start = time.perf_counter()
     vectors: dict[Path, np.ndarray] = {}
     failures: dict[Path, str] = {}
-    for path, outcome in run_paths(pipeline, unique, desc="LFW images"):
+    for path, outcome in run_paths(pipeline, unique, desc="LFW images", policy=policy):
         try:
             if isinstance(outcome, MaskgateError):
                 raise outcome
@@ -92,9 +98,14 @@ def markdown(summary: dict[str, Any]) -> str:
     )
 
 
-def evaluate_lfw(pipeline: FacePipeline, data_dir: Path, out_dir: Path) -> dict[str, Any]:
+def evaluate_lfw(
+    pipeline: FacePipeline,
+    data_dir: Path,
+    out_dir: Path,
+    policy: FacePolicy = FacePolicy.CENTRAL,
+) -> dict[str, Any]:
     pairs = read_pairs(data_dir / "pairs.txt")
-    summary = report(score_pairs(pipeline, data_dir, pairs))
+    summary = {**report(score_pairs(pipeline, data_dir, pairs, policy)), "face_policy": policy}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "lfw.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out_dir / "lfw.md").write_text("# LFW View 2\n\n" + markdown(summary))

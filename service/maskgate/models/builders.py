@@ -32,7 +32,8 @@ def mobilefacenet_from_tfjs(files: dict[str, Path]) -> bytes:
     model_json = next(p for m, p in files.items() if m.endswith(".json"))
     model = convert(model_json, output_name="embedding", repair_prelu=True)
     model.doc_string = "MobileFaceNet (sirius-ai) converted from TFJS by maskgate; PReLU repaired"
-    return model.SerializeToString()
+    data: bytes = model.SerializeToString()
+    return data
 
 
 BUILDERS: dict[str, Callable[[dict[str, Path]], bytes]] = {

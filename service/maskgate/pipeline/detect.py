@@ -1,8 +1,10 @@
 """Face detection with RetinaFace (mobilenet0.25): batched, any image size.
 
-Images are scaled so that their longer side is at most ``max_side`` (speed), padded at the
-bottom and right to a common canvas whose sides are multiples of 32 (batching), and the
-boxes and landmarks are mapped back to the original pixel coordinates.
+Images are scaled so that their longer side is at most ``max_side`` (speed) and at least
+``min_side`` (small photos: the landmarks of a small face are more precise when the image is
+enlarged first, which the alignment and so the accuracy depend on), padded at the bottom and
+right to a common canvas whose sides are multiples of 32 (batching), and the boxes and
+landmarks are mapped back to the original pixel coordinates.
 """
 
 from __future__ import annotations
@@ -79,22 +81,28 @@ class Detector(InferenceModel[np.ndarray, list[Detection]]):
         threads: int,
         prefer_gpu: bool = True,
         max_side: int = 640,
+        min_side: int = 640,
         score_threshold: float = 0.6,
         iou_threshold: float = 0.4,
     ) -> None:
         super().__init__(spec, model_dir, threads=threads, prefer_gpu=prefer_gpu)
         self.max_side = max_side
+        self.min_side = min(min_side, max_side)
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
 
-    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    def _prepare(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BGR minus mean, resized; and the (x, y) factors from resized back to original."""
         height, width = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
-        if scale < 1.0:
+        longer = max(height, width)
+        scale = min(max(1.0, self.min_side / longer), self.max_side / longer)
+        if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            shrink = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            rgb = cv2.resize(rgb, size, interpolation=shrink)
         bgr = rgb[:, :, ::-1].astype(np.float32) - _MEAN_BGR
-        return bgr, scale
+        back = np.array([width / bgr.shape[1], height / bgr.shape[0]], dtype=np.float32)
+        return bgr, back
 
     def predict_batch(self, items: Sequence[np.ndarray]) -> list[list[Detection]]:
         if not items:
@@ -108,8 +116,8 @@ class Detector(InferenceModel[np.ndarray, list[Detection]]):
         loc, conf, lms = self.run({"input": batch})
         anchors = priors(canvas_h, canvas_w)
         results = []
-        for i, (rgb, (_, scale)) in enumerate(zip(items, prepared, strict=True)):
-            results.append(self._faces(loc[i], conf[i], lms[i], anchors, scale, rgb.shape[:2]))
+        for i, (rgb, (_, back)) in enumerate(zip(items, prepared, strict=True)):
+            results.append(self._faces(loc[i], conf[i], lms[i], anchors, back, rgb.shape[:2]))
         return results
 
     def _faces(
@@ -118,7 +126,7 @@ class Detector(InferenceModel[np.ndarray, list[Detection]]):
         conf: np.ndarray,
         lms: np.ndarray,
         anchors: np.ndarray,
-        scale: float,
+        back: np.ndarray,
         shape: tuple[int, ...],
     ) -> list[Detection]:
         candidates = conf[:, 1] > self.score_threshold
@@ -127,7 +135,7 @@ class Detector(InferenceModel[np.ndarray, list[Detection]]):
         boxes, scores, points = decode(
             loc[candidates], conf[candidates], lms[candidates], anchors[candidates]
         )
-        boxes, points = boxes / scale, points / scale
+        boxes, points = boxes * np.tile(back, 2), points * back
         height, width = shape[0], shape[1]
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)

@@ -36,7 +36,7 @@ class Extractor(InferenceModel[np.ndarray, np.ndarray]):
 
     def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N, 112, 112, 3) uint8 RGB -> (N, dim) float32 unit vectors."""
-        if not crops:
+        if len(crops) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         for start in range(0, len(crops), self.max_batch):
@@ -45,7 +45,9 @@ class Extractor(InferenceModel[np.ndarray, np.ndarray]):
             out.append(vectors)
         vectors = np.concatenate(out).astype(np.float32)
         # The graph normalises already; renormalise so float drift never leaves the sphere.
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit: np.ndarray = vectors / norms
+        return unit
 
     def predict_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         return list(self.embed(items))

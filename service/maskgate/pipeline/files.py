@@ -10,6 +10,7 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from maskgate.errors import FileUnreadable, MaskgateError
+from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import FacePipeline, Outcome
 
 T = TypeVar("T")
@@ -28,7 +29,12 @@ def read_bytes(path: Path) -> bytes | MaskgateError:
 
 
 def run_paths(
-    pipeline: FacePipeline, paths: Sequence[Path], *, batch: int = 32, desc: str = "images"
+    pipeline: FacePipeline,
+    paths: Sequence[Path],
+    *,
+    batch: int = 32,
+    desc: str = "images",
+    policy: FacePolicy | None = None,
 ) -> Iterator[tuple[Path, Outcome]]:
     """Run the pipeline over files in batches, yielding (path, outcome) in order."""
     bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not sys.stderr.isatty())
@@ -36,7 +42,7 @@ def run_paths(
         for part in chunks(paths, batch):
             loaded = [read_bytes(p) for p in part]
             readable = [d for d in loaded if isinstance(d, bytes)]
-            results = iter(pipeline.run(readable))
+            results = iter(pipeline.run(readable, policy=policy))
             for path, data in zip(part, loaded, strict=True):
                 yield path, (next(results) if isinstance(data, bytes) else data)
             bar.update(len(part))

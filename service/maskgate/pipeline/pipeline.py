@@ -73,6 +73,7 @@ class FacePipeline:
                 threads=m.threads,
                 prefer_gpu=m.prefer_gpu,
                 max_side=p.max_side,
+                min_side=p.min_side,
                 score_threshold=p.detection_threshold,
             ),
             extractor=Extractor(
@@ -114,15 +115,15 @@ class FacePipeline:
         policy = policy or self.policy
         with self._stage("decode", len(images)):
             decoded = decode_batch(images, self.limits)
-        outcomes: list[Outcome] = list(decoded)
-        ok = [i for i, d in enumerate(decoded) if isinstance(d, DecodedImage)]
+        outcomes: dict[int, Outcome] = {
+            i: d for i, d in enumerate(decoded) if not isinstance(d, DecodedImage)
+        }
+        ok = [(i, d) for i, d in enumerate(decoded) if isinstance(d, DecodedImage)]
         with self._stage("detect", len(ok)):
-            found = self.detector.predict_batch([_rgb(decoded[i]) for i in ok])
-        for i, detections in zip(ok, found, strict=True):
-            image = decoded[i]
-            assert isinstance(image, DecodedImage)
+            found = self.detector.predict_batch([image.rgb for _, image in ok])
+        for (i, image), detections in zip(ok, found, strict=True):
             try:
-                chosen = choose(detections, policy)
+                chosen = choose(detections, policy, (image.width, image.height))
             except MaskgateError as error:
                 outcomes[i] = error
                 continue
@@ -133,9 +134,10 @@ class FacePipeline:
                 for d, c in zip(chosen, crops, strict=True)
             ]
             outcomes[i] = ImageResult(image=image, faces=faces, detected=len(detections))
+        results = [outcomes[i] for i in range(len(images))]
         if embed:
-            self._embed([o for o in outcomes if isinstance(o, ImageResult)])
-        return outcomes
+            self._embed([o for o in results if isinstance(o, ImageResult)])
+        return results
 
     def _embed(self, results: list[ImageResult]) -> None:
         records = [(r, k) for r in results for k in range(len(r.faces))]
@@ -144,8 +146,3 @@ class FacePipeline:
         for (result, k), vector in zip(records, vectors, strict=True):
             face = result.faces[k]
             result.faces[k] = FaceRecord(face.detection, face.aligned, face.quality, vector)
-
-
-def _rgb(image: DecodedImage | MaskgateError) -> Any:
-    assert isinstance(image, DecodedImage)
-    return image.rgb

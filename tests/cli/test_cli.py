@@ -1,0 +1,126 @@
+"""The `maskgate` command line: a contract other tools rely on."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import encode
+
+from maskgate.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("images")
+    files = {
+        "face.jpg": encode(astronaut, quality=95),
+        "face_flipped.png": encode(np.ascontiguousarray(astronaut[:, ::-1]), "PNG"),
+        "grey.png": encode(np.full((200, 200, 3), 128, dtype=np.uint8), "PNG"),
+        "notes.txt": b"not an image at all\n",
+    }
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    return {name: root / name for name in files}
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_analyze_prints_one_json_line_per_image(
+    images: dict[str, Path], capsys: pytest.CaptureFixture[str], model_dir: Path
+) -> None:
+    code = main(
+        ["analyze", str(images["face.jpg"]), str(images["grey.png"]), str(images["notes.txt"])]
+    )
+    face, grey, notes = lines(capsys)
+    assert code == 1  # some image failed
+    assert face["ok"] is True
+    assert face["faces_detected"] == 1
+    (detail,) = face["faces"]  # type: ignore[misc]
+    assert set(detail) >= {"box", "score", "landmarks", "quality"}
+    assert len(detail["landmarks"]) == 5
+    assert detail["quality"]["passed"] is True
+    assert grey == {
+        "path": str(images["grey.png"]),
+        "ok": False,
+        "error": {"code": "no_face", "detail": "No face was found in the image"},
+    }
+    assert notes["ok"] is False
+    assert notes["error"]["code"] == "unsupported_media_type"  # type: ignore[index]
+
+
+def test_compare_two_images(
+    images: dict[str, Path], capsys: pytest.CaptureFixture[str], model_dir: Path
+) -> None:
+    assert main(["compare", str(images["face.jpg"]), str(images["face_flipped.png"])]) == 0
+    (result,) = lines(capsys)
+    assert set(result) >= {"score", "match", "threshold", "a", "b"}
+    assert result["match"] is True
+    assert isinstance(result["score"], float)
+    assert result["score"] > result["threshold"]  # type: ignore[operator]
+    assert result["a"]["faces_detected"] == 1  # type: ignore[index]
+
+
+def test_compare_reports_the_failure_code(
+    images: dict[str, Path], capsys: pytest.CaptureFixture[str], model_dir: Path
+) -> None:
+    assert main(["compare", str(images["face.jpg"]), str(images["grey.png"])]) == 1
+    (result,) = lines(capsys)
+    assert result["score"] is None
+    assert result["match"] is False
+    assert result["failure"] == "no_face"
+
+
+def test_compare_pairs_writes_scores_and_keeps_other_columns(
+    images: dict[str, Path], tmp_path: Path, model_dir: Path
+) -> None:
+    pairs = tmp_path / "pairs.csv"
+    root = images["face.jpg"].parent
+    rows = [
+        ("face.jpg", "face_flipped.png", "same"),
+        (str(images["face.jpg"]), "grey.png", "x"),  # absolute paths work too
+        ("notes.txt", "face.jpg", "y"),
+        ("missing.jpg", "face.jpg", "z"),
+    ]
+    with pairs.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "path_a", "path_b"])
+        writer.writerows([(label, a, b) for a, b, label in rows])
+    out = tmp_path / "scores.csv"
+    assert main(["compare", "--pairs", str(pairs), "--out", str(out), "--root", str(root)]) == 0
+    with out.open(newline="") as f:
+        result = list(csv.DictReader(f))
+    assert list(result[0]) == ["label", "path_a", "path_b", "score", "failure"]
+    assert [r["label"] for r in result] == ["same", "x", "y", "z"]
+    assert float(result[0]["score"]) > 0.8
+    assert result[0]["failure"] == ""
+    assert [(r["score"], r["failure"]) for r in result[1:]] == [
+        ("", "no_face"),
+        ("", "unsupported_media_type"),
+        ("", "file_unreadable"),
+    ]
+
+
+def test_compare_pairs_refuses_a_csv_without_the_columns(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a,b\nx.jpg,y.jpg\n")
+    assert main(["compare", "--pairs", str(pairs), "--out", str(tmp_path / "o.csv")]) == 2
+
+
+@pytest.mark.lfw
+@pytest.mark.slow
+def test_eval_lfw_meets_the_published_baseline(
+    lfw_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], model_dir: Path
+) -> None:
+    """The whole View 2 protocol: 10-fold accuracy of at least 99.3% (ArcFace-R50 baseline)."""
+    assert main(["eval", "lfw", "--data", str(lfw_dir), "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "lfw.json").read_text())
+    assert summary["n_pairs"] == 6000
+    assert summary["accuracy_mean"] >= 0.993
+    assert (tmp_path / "lfw.md").read_text().startswith("# LFW View 2")
+    assert "accuracy (10-fold)" in capsys.readouterr().out
