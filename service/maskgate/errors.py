@@ -95,3 +95,107 @@ class ModelError(MaskgateError):
     code = "model_error"
     status = 503
     title = "A model is missing or does not match its manifest"
+
+
+# --- HTTP-level errors of the service. Classes that carry ``headers`` have them sent with
+# the problem document (``WWW-Authenticate``, ``Retry-After``).
+
+
+class Unauthorized(MaskgateError):
+    code = "unauthorized"
+    status = 401
+    title = "Authentication is required"
+
+    def __init__(self, detail: str | None = None, *, error: str | None = None) -> None:
+        super().__init__(detail)
+        # RFC 6750: ``error="invalid_token"`` when a token was sent but is not valid.
+        challenge = f'Bearer realm="maskgate", error="{error}"' if error else "Bearer"
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class Forbidden(MaskgateError):
+    code = "insufficient_scope"
+    status = 403
+    title = "The credentials do not grant this operation"
+
+    def __init__(self, detail: str | None = None, *, scope: str | None = None) -> None:
+        super().__init__(detail, **({"required_scope": scope} if scope else {}))
+        challenge = 'Bearer error="insufficient_scope"' + (f', scope="{scope}"' if scope else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class NotFound(MaskgateError):
+    code = "not_found"
+    status = 404
+    title = "The resource does not exist"
+
+
+class SubjectNotFound(NotFound):
+    code = "subject_not_found"
+    title = "The subject does not exist"
+
+
+class FaceNotFound(NotFound):
+    code = "face_not_found"
+    title = "The face does not exist"
+
+
+class GalleryNotFound(NotFound):
+    code = "gallery_not_found"
+    title = "The gallery does not exist"
+
+
+class Conflict(MaskgateError):
+    code = "conflict"
+    status = 409
+    title = "The request conflicts with the current state of the resource"
+
+
+class PayloadTooLarge(MaskgateError):
+    code = "payload_too_large"
+    status = 413
+    title = "The request body is too large"
+
+
+class EnrolmentRejected(MaskgateError):
+    """No template was stored: ``images`` says why, per image ({index, code, detail, reasons?})."""
+
+    code = "enrolment_rejected"
+    status = 422
+    title = "The images could not be enrolled"
+
+    def __init__(self, images: list[dict[str, Any]], detail: str | None = None) -> None:
+        super().__init__(detail or f"{len(images)} image(s) rejected", images=images)
+        self.images = images
+
+    @classmethod
+    def from_errors(cls, errors: dict[int, MaskgateError]) -> EnrolmentRejected:
+        """Build from {image index: the error that rejected it}, in index order."""
+        return cls([{"index": i, **errors[i].to_dict()} for i in sorted(errors)])
+
+
+class PipelineTimeout(MaskgateError):
+    code = "pipeline_timeout"
+    status = 504
+    title = "The face pipeline did not answer in time"
+
+
+class ServiceUnavailable(MaskgateError):
+    code = "service_unavailable"
+    status = 503
+    title = "The service is not ready"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class InvalidRequest(MaskgateError):
+    code = "invalid_request"
+    status = 422
+    title = "The request is not valid"
+
+
+class InvalidCursor(InvalidRequest):
+    code = "invalid_cursor"
+    title = "The pagination cursor is not valid"

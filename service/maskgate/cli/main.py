@@ -7,14 +7,22 @@ import sys
 from collections.abc import Sequence
 
 from maskgate import __version__
-from maskgate.cli import analyze_cmd, compare_cmd, eval_cmd, models_cmd
+from maskgate.cli import (
+    analyze_cmd,
+    compare_cmd,
+    db_cmd,
+    eval_cmd,
+    keys_cmd,
+    models_cmd,
+    serve_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maskgate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"maskgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (models_cmd, analyze_cmd, compare_cmd, eval_cmd):
+    for module in (models_cmd, analyze_cmd, compare_cmd, eval_cmd, db_cmd, keys_cmd, serve_cmd):
         module.add_parser(sub)
     return parser
 

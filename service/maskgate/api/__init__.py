@@ -1,0 +1,1 @@
+"""The HTTP API: problem documents, request middleware, and (later) the routers."""

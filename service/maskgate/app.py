@@ -1,0 +1,109 @@
+"""The FastAPI application: ``create_app()`` and the lifespan that builds what it holds.
+
+Nothing heavy happens at import time. The lifespan opens the database (an embedded
+PostgreSQL when no URL is configured), loads and warms the models, starts the embedder,
+and hands them to the routes through typed state; it closes them in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from maskgate import __version__
+from maskgate.api.middleware import RequestContextMiddleware
+from maskgate.api.problems import install_problem_handlers
+from maskgate.config import Settings
+from maskgate.db.embedded import resolve_database_url
+from maskgate.db.engine import make_engine, make_sessionmaker
+from maskgate.embedder.base import Embedder
+from maskgate.embedder.inprocess import InProcessEmbedder
+from maskgate.health.router import router as health_router
+from maskgate.kit import metrics
+from maskgate.kit.logging import configure_logging
+from maskgate.matching import Matcher
+from maskgate.models.manifest import Manifest
+from maskgate.pipeline.pipeline import FacePipeline
+from maskgate.state import AppState, Database
+from maskgate.subjects.router import router as subjects_router
+from maskgate.verification.router import router as verification_router
+
+DESCRIPTION = """
+Face verification that stays accurate with masks.
+
+* **Auth**: every `/v1` call needs an API key: `Authorization: Bearer <key>` or
+  `X-API-Key: <key>`. Keys carry scopes (`enrol`, `verify`, `identify`, `admin`) and
+  belong to one tenant, which never sees another tenant's data.
+* **Images**: multipart file parts, or base64 strings in a JSON body. JPEG, PNG, WebP,
+  BMP, TIFF, GIF; at most 10 MB and 40 megapixels.
+* **Errors**: RFC 9457 `application/problem+json` with a stable `code`; every response
+  carries `X-Request-ID`.
+* **Scores**: cosine similarity of face templates; `match` is `score >= threshold`.
+"""
+
+
+def model_version(settings: Settings) -> str:
+    spec = Manifest.load(settings.models.dir)["embedder_full"]
+    return f"{spec.name}@{spec.version}"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    pipeline: FacePipeline | None = None,
+    embedder: Embedder | None = None,
+) -> FastAPI:
+    """The app. Tests may pass a database URL, a loaded pipeline or another embedder."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if database_url is not None:
+                url = database_url
+            else:
+                url, embedded = await run_in_threadpool(resolve_database_url, settings)
+                if embedded is not None:
+                    stack.callback(embedded.stop)
+            engine = make_engine(url, settings.database)
+            stack.callback(engine.dispose)
+            service_embedder = embedder
+            if service_embedder is None:
+                face_pipeline = pipeline or FacePipeline.from_settings(settings)
+                face_pipeline.observer = metrics.stage_observer
+                service_embedder = InProcessEmbedder(face_pipeline, settings.embedder)
+            await service_embedder.start()
+            stack.push_async_callback(service_embedder.aclose)
+            metrics.MODELS_LOADED.set(1)
+            app.state.maskgate = AppState(
+                settings=settings,
+                database=Database(engine, make_sessionmaker(engine)),
+                embedder=service_embedder,
+                matcher=Matcher(settings.match.threshold),
+                model_version=model_version(settings),
+            )
+            yield
+            metrics.MODELS_LOADED.set(0)
+
+    configure_logging(json=settings.api.log_json)
+    app = FastAPI(
+        title="maskgate",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "subjects", "description": "Enrolled people and their face templates"},
+            {"name": "matching", "description": "Verify, identify, analyze"},
+            {"name": "operations", "description": "Health and metrics"},
+        ],
+    )
+    install_problem_handlers(app)
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.api.max_request_bytes)
+    for router in (health_router, subjects_router, verification_router):
+        app.include_router(router)
+    return app

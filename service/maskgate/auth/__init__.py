@@ -1,0 +1,1 @@
+"""API keys: generation, hashing, scopes, and their storage (``repository``)."""

@@ -1,0 +1,1 @@
+"""Subjects (enrolled people) and their face templates."""

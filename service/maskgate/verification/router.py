@@ -1,0 +1,170 @@
+"""HTTP routes of verify (1:1), identify (1:N) and analyze."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from maskgate.api.problems import problem_responses
+from maskgate.deps import AnyKeyDep, IdentifyDep, StateDep, VerifyDep
+from maskgate.errors import (
+    CorruptImage,
+    EmptyImage,
+    Forbidden,
+    GalleryNotFound,
+    ImageTooLarge,
+    InvalidRequest,
+    LowQuality,
+    MultipleFaces,
+    NoFace,
+    PayloadTooLarge,
+    PipelineTimeout,
+    SubjectNotFound,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from maskgate.matching import Matcher
+from maskgate.pipeline.choose import FacePolicy
+from maskgate.pipeline.quality import ENROL, PROBE
+from maskgate.state import AppState
+from maskgate.verification import service
+from maskgate.verification.inputs import openapi_body, read_body
+from maskgate.verification.schemas import (
+    AnalyzeJson,
+    AnalyzeOptions,
+    IdentifyJson,
+    IdentifyOptions,
+    IdentifyResult,
+    ImageSummary,
+    VerifyJson,
+    VerifyOptions,
+    VerifyResult,
+)
+
+router = APIRouter(prefix="/v1", tags=["matching"])
+IMAGE_ERRORS = (
+    Unauthorized,
+    Forbidden,
+    InvalidRequest,
+    UnsupportedMediaType,
+    EmptyImage,
+    CorruptImage,
+    ImageTooLarge,
+    PayloadTooLarge,
+    NoFace,
+    MultipleFaces,
+    LowQuality,
+    PipelineTimeout,
+)
+POLICY_FIELD = {"type": "string", "enum": ["largest", "central", "reject"], "default": "largest"}
+
+
+def _matcher(state: AppState, threshold: float | None) -> Matcher:
+    return state.matcher if threshold is None else Matcher(threshold)
+
+
+@router.post(
+    "/verify",
+    summary="Verify a face (1:1) against a subject or a second image",
+    responses=problem_responses(*IMAGE_ERRORS, SubjectNotFound, service.SubjectHasNoFaces),
+    openapi_extra=openapi_body(
+        VerifyJson,
+        files={"probe": "file", "reference": "file"},
+        fields={
+            "subject_id": {"type": "string", "format": "uuid"},
+            "threshold": {"type": "number"},
+            "multiple_faces": POLICY_FIELD,
+        },
+        required=["probe"],
+    ),
+)
+async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyResult:
+    """Send `probe` and either `subject_id` (compared with every template of the subject;
+    the best counts) or `reference` (a second image). Multipart file parts, or JSON with
+    base64 images. `match` is `score >= threshold`."""
+    options, images = await read_body(request, VerifyOptions, ("probe", "reference"))
+    if "probe" not in images:
+        raise InvalidRequest("send the probe image in `probe`")
+    if (options.subject_id is None) == ("reference" not in images):
+        raise InvalidRequest("send exactly one of `subject_id` and `reference`")
+    matcher = _matcher(state, options.threshold)
+    policy = FacePolicy(options.multiple_faces)
+    if options.subject_id is not None:
+        subject_id = options.subject_id
+        (probe,) = await service.embed_probes(state.embedder, images["probe"][:1], policy)
+        return await state.database.run(
+            lambda s: service.verify_subject(s, who, matcher, probe, subject_id)
+        )
+    probe, reference = await service.embed_probes(
+        state.embedder, [images["probe"][0], images["reference"][0]], policy
+    )
+    return await state.database.run(
+        lambda s: service.verify_images(s, who, matcher, probe, reference)
+    )
+
+
+@router.post(
+    "/identify",
+    summary="Identify a face (1:N) in a gallery",
+    responses=problem_responses(*IMAGE_ERRORS, GalleryNotFound),
+    openapi_extra=openapi_body(
+        IdentifyJson,
+        files={"probe": "file"},
+        fields={
+            "gallery": {"type": "string", "default": "default"},
+            "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+            "threshold": {"type": "number"},
+            "multiple_faces": POLICY_FIELD,
+        },
+        required=["probe"],
+    ),
+)
+async def identify(request: Request, who: IdentifyDep, state: StateDep) -> IdentifyResult:
+    """The `top_k` most similar subjects of the gallery, best first, one per subject (its
+    best template), through the vector index. `match` marks candidates at or above the
+    threshold."""
+    options, images = await read_body(request, IdentifyOptions, ("probe",))
+    if "probe" not in images:
+        raise InvalidRequest("send the probe image in `probe`")
+    matcher = _matcher(state, options.threshold)
+    (probe,) = await service.embed_probes(
+        state.embedder, images["probe"][:1], FacePolicy(options.multiple_faces)
+    )
+    return await state.database.run(
+        lambda s: service.identify(s, who, matcher, probe, options.gallery, options.top_k)
+    )
+
+
+@router.post(
+    "/faces/analyze",
+    summary="Detect and assess faces (nothing is stored)",
+    responses=problem_responses(
+        Unauthorized,
+        InvalidRequest,
+        UnsupportedMediaType,
+        EmptyImage,
+        CorruptImage,
+        ImageTooLarge,
+        PayloadTooLarge,
+        NoFace,
+        PipelineTimeout,
+    ),
+    openapi_extra=openapi_body(
+        AnalyzeJson,
+        files={"image": "file"},
+        fields={"purpose": {"type": "string", "enum": ["probe", "enrol"], "default": "probe"}},
+        required=["image"],
+    ),
+)
+async def analyze(request: Request, who: AnyKeyDep, state: StateDep) -> ImageSummary:
+    """Every face with box, landmarks, detector score and quality (with the names of the
+    checks it fails for `purpose`: `probe` or the stricter `enrol`)."""
+    options, images = await read_body(request, AnalyzeOptions, ("image",))
+    if "image" not in images:
+        raise InvalidRequest("send the image in `image`")
+    quality = ENROL if options.purpose == "enrol" else PROBE
+    (outcome,) = await state.embedder.analyze(
+        images["image"][:1], quality=quality, policy=FacePolicy.ALL, embed=False
+    )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return service.summary(outcome)
