@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from maskgate import __version__
 from maskgate.cli import (
     analyze_cmd,
+    bench_cmd,
     compare_cmd,
     db_cmd,
     eval_cmd,
@@ -22,7 +23,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maskgate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"maskgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (models_cmd, analyze_cmd, compare_cmd, eval_cmd, db_cmd, keys_cmd, serve_cmd):
+    for module in (
+        models_cmd,
+        analyze_cmd,
+        compare_cmd,
+        eval_cmd,
+        db_cmd,
+        keys_cmd,
+        serve_cmd,
+        bench_cmd,
+    ):
         module.add_parser(sub)
     return parser
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from maskgate.db.models import Face, Gallery, Subject
@@ -21,11 +22,16 @@ def get_gallery(session: Session, tenant_id: uuid.UUID, name: str) -> Gallery | 
 
 
 def get_or_create_gallery(session: Session, tenant_id: uuid.UUID, name: str) -> Gallery:
+    """Race-free: concurrent requests naming a new gallery create it once."""
     gallery = get_gallery(session, tenant_id, name)
     if gallery is None:
-        gallery = Gallery(tenant_id=tenant_id, name=name)
-        session.add(gallery)
-        session.flush()
+        session.execute(
+            insert(Gallery)
+            .values(tenant_id=tenant_id, name=name)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "name"])
+        )
+        gallery = get_gallery(session, tenant_id, name)
+        assert gallery is not None
     return gallery
 
 
