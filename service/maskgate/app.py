@@ -78,7 +78,6 @@ def create_app(
                 service_embedder = InProcessEmbedder(face_pipeline, settings.embedder)
             await service_embedder.start()
             stack.push_async_callback(service_embedder.aclose)
-            metrics.MODELS_LOADED.set(1)
             app.state.maskgate = AppState(
                 settings=settings,
                 database=Database(engine, make_sessionmaker(engine)),
@@ -87,7 +86,6 @@ def create_app(
                 model_version=model_version(settings),
             )
             yield
-            metrics.MODELS_LOADED.set(0)
 
     configure_logging(json=settings.api.log_json)
     app = FastAPI(
@@ -102,8 +100,9 @@ def create_app(
         ],
     )
     install_problem_handlers(app)
-    app.add_middleware(metrics.MetricsMiddleware)
+    # The last added is the outermost: metrics see every response, a 413 of the body limit too.
     app.add_middleware(RequestContextMiddleware, max_request_bytes=settings.api.max_request_bytes)
+    app.add_middleware(metrics.MetricsMiddleware)
     for router in (health_router, subjects_router, verification_router):
         app.include_router(router)
     return app

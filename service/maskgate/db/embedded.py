@@ -84,13 +84,17 @@ class EmbeddedPostgres:
             info = _running_postmaster(data_dir)
             holders: list[dict[str, object]] = []
             if info is None:
-                info = PostgresServer(data_dir, cleanup_mode=None).get_postmaster_info()
+                info = _start_server(data_dir)
                 self.started_server = True
             else:
                 holders = _live_holders(data_dir)
             holders.append({"pid": os.getpid(), "token": self._token})
             (data_dir / HOLDERS_FILE).write_text(json.dumps(holders))
-            _ensure_database(info, self.database)
+            try:
+                _ensure_database(info, self.database)
+            except psycopg.Error as error:
+                _release(data_dir, self._token)
+                raise EmbeddedPostgresError(f"cannot create the database: {error}") from None
         atexit.register(self.stop)
         self.data_dir = data_dir
         self._url = _url(info, self.database)
@@ -105,10 +109,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             return  # the data dir is gone (a deleted temporary dir)
         with _locked(self.data_dir):
-            holders = [h for h in _live_holders(self.data_dir) if h["token"] != self._token]
-            (self.data_dir / HOLDERS_FILE).write_text(json.dumps(holders))
-            if not holders and _running_postmaster(self.data_dir) is not None:
-                _stop_server(self.data_dir)
+            _release(self.data_dir, self._token)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self
@@ -152,6 +153,18 @@ def _locked(data_dir: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def _start_server(data_dir: Path) -> PostmasterInfo:
+    try:
+        server = PostgresServer(data_dir, cleanup_mode=None)
+    except (subprocess.SubprocessError, AssertionError, OSError) as error:
+        raise EmbeddedPostgresError(
+            f"PostgreSQL did not start in {data_dir} ({type(error).__name__}): see {data_dir}/log"
+        ) from None
+    # Its exit hook only does the library's own reference counting, which is off here.
+    atexit.unregister(server._cleanup)
+    return server.get_postmaster_info()
+
+
 def _running_postmaster(data_dir: Path) -> PostmasterInfo | None:
     """The ready server of ``data_dir``; removes a ``postmaster.pid`` whose pid is now
     another program (a restarted container), which would stop PostgreSQL from starting."""
@@ -175,6 +188,14 @@ def _live_holders(data_dir: Path) -> list[dict[str, object]]:
     except (OSError, ValueError):
         return []
     return [h for h in holders if isinstance(h.get("pid"), int) and _alive(int(str(h["pid"])))]
+
+
+def _release(data_dir: Path, token: str) -> None:
+    """Drop the holder ``token``; stop the server if no live holder is left (under lock)."""
+    holders = [h for h in _live_holders(data_dir) if h["token"] != token]
+    (data_dir / HOLDERS_FILE).write_text(json.dumps(holders))
+    if not holders and _running_postmaster(data_dir) is not None:
+        _stop_server(data_dir)
 
 
 def _alive(pid: int) -> bool:

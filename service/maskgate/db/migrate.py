@@ -35,12 +35,13 @@ def migrations_dir() -> Path:
     return path
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str | None = None) -> Config:
     """An Alembic ``Config`` for the database at ``url`` (no ``alembic.ini`` needed)."""
     config = Config()
     # ConfigParser interpolates "%": escape it in the path.
     config.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
-    config.attributes["url"] = normalise_url(url)
+    if url is not None:
+        config.attributes["url"] = normalise_url(url)
     return config
 
 
@@ -66,4 +67,4 @@ def current(url: str) -> str | None:
 
 def head() -> str | None:
     """The newest revision among the migration scripts."""
-    return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
