@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import encode
 
+from conftest import encode
 from maskgate.cli.main import main
 
 

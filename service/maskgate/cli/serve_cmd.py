@@ -8,7 +8,9 @@ it is (run ``maskgate db upgrade`` there as a deployment step).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +29,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down on SIGTERM, then raises the signal again for the default action,
+    # which would kill the process before the embedded server is stopped.
+    raise SystemExit(0)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     host = args.host or settings.api.host
@@ -41,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except MaskgateError as error:
         print(f"error: {error.detail}", file=sys.stderr)  # noqa: T201
         return 1
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         if embedded is not None:
             migrate.upgrade(url)
