@@ -29,8 +29,10 @@ class ModelSettings(BaseModel):
 class PipelineSettings(BaseModel):
     max_bytes: int = Field(10_000_000, ge=1)
     max_pixels: int = Field(40_000_000, ge=1)
-    max_side: int = Field(640, ge=64, description="larger images are scaled down to detect")
-    min_side: int = Field(640, ge=64, description="smaller images are scaled up to detect")
+    max_side: int = Field(500, ge=64, description="larger images are scaled down to detect")
+    min_side: int = Field(500, ge=64, description="smaller images are scaled up to detect")
+    # Detect on the mirrored image too and average the landmarks (better alignment).
+    flip_landmarks: bool = True
     detection_threshold: float = Field(0.6, gt=0, lt=1)
     face_policy: FacePolicy = FacePolicy.LARGEST
     max_batch: int = Field(16, ge=1)

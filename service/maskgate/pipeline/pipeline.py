@@ -74,6 +74,7 @@ class FacePipeline:
                 prefer_gpu=m.prefer_gpu,
                 max_side=p.max_side,
                 min_side=p.min_side,
+                flip_landmarks=p.flip_landmarks,
                 score_threshold=p.detection_threshold,
             ),
             extractor=Extractor(
