@@ -14,18 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import (
-    SA_TUPLES_DEPRECATION,
+    TOLERATED_WARNINGS,
     Api,
     Keys,
     Photos,
     TestClient,
     make_photos,
+    running_app,
 )
 from api_helpers import encode as encode  # see the module docstring
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from maskgate.app import create_app
 from maskgate.auth.repository import create_api_key, get_or_create_tenant, revoke_api_key
 from maskgate.config import Settings
 from maskgate.pipeline.pipeline import FacePipeline
@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in item.path.parents:
-            item.add_marker(pytest.mark.filterwarnings(SA_TUPLES_DEPRECATION))
+            item.add_marker(pytest.mark.filterwarnings(*TOLERATED_WARNINGS))
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +75,7 @@ def keys(db_engine: Engine) -> Keys:
 @pytest.fixture
 def client(db_url: str, pipeline: FacePipeline, service_settings: Settings) -> Iterator[TestClient]:
     """The real app on this test's database, its lifespan running."""
-    app = create_app(service_settings, database_url=db_url, pipeline=pipeline)
-    with TestClient(app) as test_client:
+    with running_app(service_settings, db_url, pipeline) as test_client:
         yield test_client
 
 
