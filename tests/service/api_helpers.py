@@ -39,19 +39,6 @@ UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 
 
-# A deprecation the service code triggers with SQLAlchemy 2.1 (``Result.tuples()`` in
-# ``subjects/repository.py::face_counts``): tolerated in this folder so the API behaviour can
-# be tested; ``test_subjects_api.py`` has the strict xfail that pins the bug itself.
-SA_TUPLES_DEPRECATION = (
-    r"ignore:The Result\.tuples\(\) method is deprecated:sqlalchemy.exc.SADeprecationWarning"
-)
-# Another service bug, tolerated likewise (pinned in ``test_enrol_api.py``): ``read_body`` in
-# ``verification/inputs.py`` never closes the multipart form, so every uploaded file warns
-# when it is garbage-collected.
-UNCLOSED_UPLOAD = r"ignore:Unclosed file <tempfile\.SpooledTemporaryFile:ResourceWarning"
-TOLERATED_WARNINGS = (SA_TUPLES_DEPRECATION, UNCLOSED_UPLOAD)
-
-
 def encode(rgb: np.ndarray, fmt: str = "JPEG", **params: object) -> bytes:
     """Encode an RGB array as image bytes (as ``tests/conftest.py``'s ``encode``)."""
     buffer = io.BytesIO()

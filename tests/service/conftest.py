@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from api_helpers import (
-    TOLERATED_WARNINGS,
     Api,
     Keys,
     Photos,
@@ -29,13 +28,6 @@ from sqlalchemy.orm import Session
 from maskgate.auth.repository import create_api_key, get_or_create_tenant, revoke_api_key
 from maskgate.config import Settings
 from maskgate.pipeline.pipeline import FacePipeline
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.filterwarnings(*TOLERATED_WARNINGS))
 
 
 @pytest.fixture(scope="session")

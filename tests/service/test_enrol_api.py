@@ -8,7 +8,6 @@ import json
 import warnings
 from typing import Any
 
-import pytest
 from api_helpers import (
     NO_SUCH_ID,
     Api,
@@ -289,15 +288,6 @@ def test_the_audit_trail_never_holds_templates(api: Api, photos: Photos, db_engi
         assert all(len(array) <= 4 for array in _numeric_arrays(event.detail)), event.action
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "service bug: verification/inputs.py read_body() does `form = await request.form()` "
-        "and never closes the form: every uploaded file (a SpooledTemporaryFile, a real temp "
-        "file above 1 MB) stays open until garbage collection (ResourceWarning); use "
-        "`async with request.form() as form:` or `await form.close()`"
-    ),
-)
 def test_uploaded_files_are_closed(api: Api, photos: Photos) -> None:
     subject = api.create_subject()
     with warnings.catch_warnings(record=True) as caught:

@@ -183,19 +183,7 @@ def _json_properties(openapi: dict[str, Any], schema: dict[str, Any]) -> dict[st
     [
         ("/v1/verify", "post"),
         ("/v1/identify", "post"),
-        pytest.param(
-            "/v1/subjects/{subject_id}/faces",
-            "post",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "service bug: subjects/router.py documents the JSON body of enrol with "
-                    "EnrolImages (extra='forbid', only `images`), but the endpoint also "
-                    "accepts `multiple_faces` in JSON (EnrolOptions): the OpenAPI schema "
-                    "forbids a field the API takes; add it to EnrolImages"
-                ),
-            ),
-        ),
+        ("/v1/subjects/{subject_id}/faces", "post"),
         ("/v1/faces/analyze", "post"),
     ],
 )

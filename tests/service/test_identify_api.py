@@ -105,15 +105,6 @@ def test_galleries_are_separate(api: Api, photos: Photos, people: Gallery) -> No
     assert result["gallery_size"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "service bug: verification/service.py identify() fetches only "
-        "top_k * TEMPLATES_PER_CANDIDATE (4) nearest templates and dedupes them per subject; "
-        "a subject with more close templates fills that window, so fewer than top_k subjects "
-        "come back although the gallery has more (here top_k=2 -> 1 candidate)"
-    ),
-)
 def test_top_k_subjects_come_back_even_when_one_has_many_templates(
     api: Api, photos: Photos, people: Gallery
 ) -> None:

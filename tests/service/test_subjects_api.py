@@ -169,15 +169,6 @@ def test_patch_replaces_the_metadata(api: Api) -> None:
     assert api.get(url).json()["metadata"] == {"c": 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "service bug: subjects/service.py update() sets the attributes before "
-        "session.begin_nested(), which flushes them outside the savepoint; the IntegrityError "
-        "is caught, but the Conflict message then reads row.external_id (line 153) on a "
-        "session pending rollback -> PendingRollbackError -> 500 instead of 409"
-    ),
-)
 def test_patch_external_id_to_a_taken_one_is_a_conflict(api: Api) -> None:
     api.create_subject(external_id="taken")
     other = api.create_subject(external_id="free", display_name="Other")
@@ -224,14 +215,6 @@ def test_oversized_metadata_is_refused(api: Api) -> None:
     assert api.get(url).json()["metadata"] == {"small": True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "service bug: subjects/repository.py face_counts() calls Result.tuples(), "
-        "deprecated in SQLAlchemy 2.1 (SADeprecationWarning on every get/list/patch of a "
-        "subject; an error under the suite's warnings-as-errors); iterate the rows instead"
-    ),
-)
 def test_reading_subjects_emits_no_deprecation_warning(api: Api) -> None:
     created = api.create_subject()
     with warnings.catch_warnings():

@@ -88,7 +88,7 @@ def face_counts(session: Session, subject_ids: Sequence[uuid.UUID]) -> dict[uuid
         .where(Face.subject_id.in_(subject_ids))
         .group_by(Face.subject_id)
     )
-    return {subject_id: count for subject_id, count in rows.tuples()}
+    return {subject_id: count for subject_id, count in rows}
 
 
 def count_subjects(session: Session, tenant_id: uuid.UUID, gallery_id: uuid.UUID) -> int:

@@ -89,16 +89,6 @@ class Face(BaseModel):
     quality: dict[str, Any]
 
 
-class EnrolImages(BaseModel):
-    """JSON alternative to a multipart upload: base64-encoded images."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"images": ["/9j/4AAQSkZJRg..."]}]}
-    )
-
-    images: list[str] = Field(..., min_length=1, max_length=10, description="base64 images")
-
-
 class EnrolOptions(BaseModel):
     """The non-image fields of an enrolment (multipart form fields or JSON keys)."""
 
@@ -107,6 +97,16 @@ class EnrolOptions(BaseModel):
     multiple_faces: Literal["reject", "largest"] = Field(
         "reject", description="an image with several faces: reject it, or enrol the largest"
     )
+
+
+class EnrolImages(EnrolOptions):
+    """JSON alternative to a multipart upload: base64-encoded images."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"images": ["/9j/4AAQSkZJRg..."]}]}
+    )
+
+    images: list[str] = Field(..., min_length=1, max_length=10, description="base64 images")
 
 
 class EnrolResult(BaseModel):

@@ -141,16 +141,15 @@ def update(session: Session, who: Principal, subject_id: uuid.UUID, body: Subjec
     row = _subject(session, who, subject_id)
     changes = body.model_dump(exclude_unset=True)
     if "metadata" in changes:
-        meta = changes.pop("metadata") or {}
-        _check_metadata(meta)
-        row.meta = meta
-    for key, value in changes.items():
-        setattr(row, key, value)
+        changes["meta"] = changes.pop("metadata") or {}
+        _check_metadata(changes["meta"])
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # a taken external_id rolls back to here only
+            for key, value in changes.items():
+                setattr(row, key, value)
             session.flush()
     except IntegrityError:
-        raise Conflict(f"external_id {row.external_id!r} exists in this gallery") from None
+        raise Conflict(f"external_id {body.external_id!r} exists in this gallery") from None
     session.refresh(row)
     audit.record(
         session,

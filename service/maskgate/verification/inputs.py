@@ -52,14 +52,14 @@ async def read_body(
     fields: dict[str, Any] = {}
     names = set(image_fields) | ({list_field} if list_field else set())
     if content_type == "multipart/form-data":
-        form = await request.form()
-        for key, value in form.multi_items():
-            if key in names:
-                if not isinstance(value, UploadFile):
-                    raise InvalidRequest(f"{key} must be a file part", field=key)
-                images.setdefault(key, []).append(await value.read())
-            elif not isinstance(value, UploadFile):
-                fields[key] = value
+        async with request.form() as form:  # closes the spooled uploads
+            for key, value in form.multi_items():
+                if key in names:
+                    if not isinstance(value, UploadFile):
+                        raise InvalidRequest(f"{key} must be a file part", field=key)
+                    images.setdefault(key, []).append(await value.read())
+                elif not isinstance(value, UploadFile):
+                    fields[key] = value
     elif content_type == "application/json" or content_type.endswith("+json"):
         try:
             body = json.loads(await request.body())

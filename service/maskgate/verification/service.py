@@ -145,6 +145,29 @@ def verify_subject(
     )
 
 
+def best_per_subject(
+    session: Session,
+    who: Principal,
+    gallery_id: uuid.UUID,
+    embedding: np.ndarray,
+    top_k: int,
+) -> dict[uuid.UUID, tuple[uuid.UUID, float]]:
+    """Each subject's best template among the nearest ones, best subject first.
+
+    Subjects may have many templates: the window of nearest templates widens until it
+    holds ``top_k`` distinct subjects or the gallery has no more.
+    """
+    limit = top_k * TEMPLATES_PER_CANDIDATE
+    while True:
+        rows = repo.nearest_faces(session, who.tenant_id, gallery_id, embedding, limit)
+        best: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
+        for face_id, subject_id, similarity in rows:
+            best.setdefault(subject_id, (face_id, similarity))
+        if len(best) >= top_k or len(rows) < limit:
+            return best
+        limit *= 4
+
+
 def identify(
     session: Session,
     who: Principal,
@@ -156,13 +179,7 @@ def identify(
     gallery = repo.get_gallery(session, who.tenant_id, gallery_name)
     if gallery is None:
         raise GalleryNotFound(f"no gallery {gallery_name!r}")
-    rows = repo.nearest_faces(
-        session, who.tenant_id, gallery.id, probe.embedding, top_k * TEMPLATES_PER_CANDIDATE
-    )
-    best: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
-    for face_id, subject_id, similarity in rows:
-        if subject_id not in best:
-            best[subject_id] = (face_id, float(similarity))
+    best = best_per_subject(session, who, gallery.id, probe.embedding, top_k)
     chosen = list(best.items())[:top_k]
     subjects = {
         s.id: s
