@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from maskgate import audit
 from maskgate.embedder.base import Embedder
 from maskgate.errors import GalleryNotFound, MaskgateError, SubjectNotFound
 from maskgate.kit import metrics
-from maskgate.matching import Matcher
+from maskgate.matching import Comparison, Matcher
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import ImageResult
 from maskgate.pipeline.quality import PROBE
@@ -82,17 +83,22 @@ def _record(operation: metrics.Operation, match: bool) -> None:
     metrics.record_decision(operation, CASE, match)
 
 
-def verify_images(
-    session: Session, who: Principal, matcher: Matcher, probe: Probe, reference: Probe
+def _verdict(
+    session: Session,
+    who: Principal,
+    comparison: Comparison,
+    probe: Probe,
+    target: str,
+    **extra: Any,
 ) -> VerifyResult:
-    comparison = matcher.compare(probe.embedding, reference.embedding)
+    """Count, audit and report one verification decision."""
     _record("verify", comparison.match)
     audit.record(
         session,
         tenant_id=who.tenant_id,
         actor=who.actor,
         action="verify",
-        target="image",
+        target=target,
         decision="match" if comparison.match else "no_match",
         request_id=who.request_id,
         score=round(comparison.score, 4),
@@ -105,8 +111,15 @@ def verify_images(
         threshold=comparison.threshold,
         case=CASE,
         probe=summary(probe.result),
-        reference=summary(reference.result),
+        **extra,
     )
+
+
+def verify_images(
+    session: Session, who: Principal, matcher: Matcher, probe: Probe, reference: Probe
+) -> VerifyResult:
+    comparison = matcher.compare(probe.embedding, reference.embedding)
+    return _verdict(session, who, comparison, probe, "image", reference=summary(reference.result))
 
 
 def verify_subject(
@@ -119,29 +132,10 @@ def verify_subject(
     if not faces:
         raise SubjectHasNoFaces(f"subject {subject_id} has no enrolled face")
     scores = np.stack([f.embedding_full for f in faces]) @ probe.embedding
-    best = int(np.argmax(scores))
-    comparison = matcher.compare(probe.embedding, faces[best].embedding_full)
-    _record("verify", comparison.match)
-    audit.record(
-        session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="verify",
-        target=str(subject_id),
-        decision="match" if comparison.match else "no_match",
-        request_id=who.request_id,
-        score=round(comparison.score, 4),
-        threshold=comparison.threshold,
-        case=CASE,
-    )
-    return VerifyResult(
-        match=comparison.match,
-        score=comparison.score,
-        threshold=comparison.threshold,
-        case=CASE,
-        subject_id=subject_id,
-        face_id=faces[best].id,
-        probe=summary(probe.result),
+    best = faces[int(np.argmax(scores))]
+    comparison = matcher.compare(probe.embedding, best.embedding_full)
+    return _verdict(
+        session, who, comparison, probe, str(subject_id), subject_id=subject_id, face_id=best.id
     )
 
 
