@@ -90,11 +90,9 @@ def create(session: Session, who: Principal, body: SubjectCreate) -> Subject:
         ) from None
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="subject.create",
+        who,
+        "subject.create",
         target=str(row.id),
-        request_id=who.request_id,
     )
     return to_schema(row, gallery.name, 0)
 
@@ -153,11 +151,9 @@ def update(session: Session, who: Principal, subject_id: uuid.UUID, body: Subjec
     session.refresh(row)
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="subject.update",
+        who,
+        "subject.update",
         target=str(row.id),
-        request_id=who.request_id,
         fields=sorted(body.model_fields_set),
     )
     return _one(session, row)
@@ -169,11 +165,9 @@ def erase(session: Session, who: Principal, subject_id: uuid.UUID) -> int:
     erased = repo.delete_subject(session, row)
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="subject.delete",
+        who,
+        "subject.delete",
         target=str(subject_id),
-        request_id=who.request_id,
         faces_erased=erased,
     )
     return erased
@@ -211,11 +205,9 @@ def enrol(
     )
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="face.enrol",
+        who,
+        "face.enrol",
         target=str(row.id),
-        request_id=who.request_id,
         faces=len(stored),
     )
     return [face_schema(f) for f in stored]
@@ -236,9 +228,7 @@ def delete_face(
     session.flush()
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="face.delete",
+        who,
+        "face.delete",
         target=str(face_id),
-        request_id=who.request_id,
     )

@@ -95,12 +95,10 @@ def _verdict(
     _record("verify", comparison.match)
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="verify",
+        who,
+        "verify",
         target=target,
         decision="match" if comparison.match else "no_match",
-        request_id=who.request_id,
         score=round(comparison.score, 4),
         threshold=comparison.threshold,
         case=CASE,
@@ -196,12 +194,10 @@ def identify(
     _record("identify", matched)
     audit.record(
         session,
-        tenant_id=who.tenant_id,
-        actor=who.actor,
-        action="identify",
+        who,
+        "identify",
         target=f"gallery:{gallery_name}",
         decision="match" if matched else "no_match",
-        request_id=who.request_id,
         candidates=len(candidates),
         top_k=top_k,
         top_subject=str(candidates[0].subject_id) if matched else None,
