@@ -145,8 +145,10 @@ async def enrol_faces(
             if isinstance(outcome, MaskgateError):
                 raise outcome
             faces.append(outcome.usable_face())
+            metrics.record_face("ok")
         except MaskgateError as error:
             errors[index] = error
+            metrics.record_face(error.code)
             for reason in getattr(error, "reasons", None) or [error.code]:
                 metrics.record_enrolment_rejection(reason)
     if errors:
