@@ -72,6 +72,12 @@ def create_app(
             engine = make_engine(url, settings.database)
             stack.callback(engine.dispose)
             service_embedder = embedder
+            if service_embedder is None and settings.broker.url:
+                # The pipeline runs in Celery workers; imported here, Celery is not
+                # loaded by API processes and commands that run the pipeline themselves.
+                from maskgate.embedder.celery import CeleryEmbedder
+
+                service_embedder = CeleryEmbedder(settings)
             if service_embedder is None:
                 face_pipeline = pipeline or FacePipeline.from_settings(settings)
                 face_pipeline.observer = metrics.stage_observer

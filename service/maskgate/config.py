@@ -60,6 +60,25 @@ class EmbedderSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0)
 
 
+class BrokerSettings(BaseModel):
+    # Unset: the pipeline runs in the API process. Set (``redis://host:6379/0``): the API hands
+    # images to Celery workers (``maskgate worker``) through this Redis.
+    url: str | None = None
+    # Where workers store results (short-lived); unset: the broker's Redis.
+    result_url: str | None = None
+    queue: str = "maskgate.pipeline"
+    # A message a worker took but never acknowledged (the worker died) goes back to the queue
+    # after this long. Above the longest a live worker holds a message (one flush interval and
+    # two batches), else messages run twice; below ``embedder.timeout_s``, else the redelivered
+    # request is answered after its caller has given up.
+    visibility_timeout_s: float = Field(10.0, gt=0)
+
+
+class WorkerSettings(BaseModel):
+    # The worker's own Prometheus endpoint (``maskgate worker``).
+    metrics_port: int = Field(9101, ge=0, le=65535)
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -79,3 +98,5 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)

@@ -16,6 +16,7 @@ from maskgate.cli import (
     keys_cmd,
     models_cmd,
     serve_cmd,
+    worker_cmd,
 )
 
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         keys_cmd,
         serve_cmd,
         bench_cmd,
+        worker_cmd,
     ):
         module.add_parser(sub)
     return parser

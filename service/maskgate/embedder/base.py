@@ -41,3 +41,11 @@ class Embedder(Protocol):
         policy: FacePolicy,
         embed: bool = True,
     ) -> list[Outcome]: ...
+
+
+@runtime_checkable
+class ReportsChecks(Protocol):
+    """An embedder with readiness checks of its own (``/readyz`` adds them), such as the
+    Celery embedder's ``broker`` and ``workers``."""
+
+    def checks(self) -> dict[str, bool]: ...

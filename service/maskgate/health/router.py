@@ -1,4 +1,4 @@
-"""`/healthz` (alive), `/readyz` (models loaded, database reachable), `/metrics`."""
+"""`/healthz` (alive), `/readyz` (models loaded, database and broker reachable), `/metrics`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 
 from maskgate.deps import StateDep
+from maskgate.embedder.base import ReportsChecks
 from maskgate.kit.metrics import metrics_response
 
 router = APIRouter(tags=["operations"])
@@ -31,6 +33,8 @@ async def readyz(state: StateDep) -> Response:
         checks["database"] = True
     except Exception:  # noqa: BLE001 - any failure means not ready; the detail is logged
         checks["database"] = False
+    if isinstance(state.embedder, ReportsChecks):
+        checks.update(state.embedder.checks())  # e.g. the Celery embedder's broker, workers
     ready = all(checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},
@@ -41,4 +45,4 @@ async def readyz(state: StateDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics() -> Response:
-    return metrics_response()
+    return await run_in_threadpool(metrics_response)  # a collector may ask the broker

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from prometheus_client import (
@@ -30,6 +31,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,6 +103,32 @@ BUILD_INFO = Gauge(
 )
 BUILD_INFO.labels(version=__version__).set(1)
 
+# --- Celery workers (``maskgate worker``): observed in the pool processes, served by the
+# worker's main process from the multiprocess directory.
+WORKER_BATCH_SIZE = Histogram(
+    "maskgate_worker_batch_size",
+    "Images per pipeline call in a worker (all requests of one flush with the same options).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+WORKER_QUEUE_WAIT = Histogram(
+    "maskgate_worker_queue_wait_seconds",
+    "Time from the API sending a request to its batch starting in a worker (two hosts' clocks).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WORKER_INFERENCE = Histogram(
+    "maskgate_worker_inference_seconds",
+    "Time of one pipeline stage over one batch in a worker (``pipeline``: the whole call).",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WORKER_TASKS = Counter(
+    "maskgate_worker_tasks_total",
+    "Task requests by outcome: ``success``, ``error`` (the request failed as a whole), "
+    "``retry`` (requeued: worker lost or time limit), ``expired`` (past its deadline, skipped).",
+    ["task", "outcome"],
+)
+WorkerOutcome = Literal["success", "error", "retry", "expired"]
+
 Operation = Literal["verify", "identify"]
 Case = Literal["full", "partial"]
 for _op in ("verify", "identify"):  # zero series exist before the first decision
@@ -126,14 +156,61 @@ def stage_observer(stage: str, seconds: float, size: int) -> None:
     PIPELINE_BATCH_SIZE.labels(stage).observe(size)
 
 
+def worker_stage_observer(stage: str, seconds: float, size: int) -> None:
+    """The ``FacePipeline.observer`` of a Celery worker."""
+    WORKER_INFERENCE.labels(stage).observe(seconds)
+
+
+def record_worker_task(task: str, outcome: WorkerOutcome, count: int = 1) -> None:
+    WORKER_TASKS.labels(task, outcome).inc(count)
+
+
+# Collectors that measure something outside this process when scraped (the broker): kept
+# apart from the multiprocess files, added to every ``/metrics`` body.
+SCRAPE_TIME = CollectorRegistry(auto_describe=False)
+
+
+class BrokerCollector(Collector):
+    """``maskgate_queue_depth{queue}`` and ``maskgate_broker_up``, measured at scrape.
+
+    ``probe`` returns the length of each queue, or None when the broker cannot be reached;
+    it must be cheap (one ``LLEN`` per queue with a short socket timeout) and never raise.
+    """
+
+    def __init__(self, probe: Callable[[], dict[str, int] | None]) -> None:
+        self._probe = probe
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(None)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(self._probe())
+
+    @staticmethod
+    def _families(depths: dict[str, int] | None) -> list[Metric]:
+        depth = GaugeMetricFamily(
+            "maskgate_queue_depth", "Messages waiting in the broker's queue.", labels=["queue"]
+        )
+        for queue, length in (depths or {}).items():
+            depth.add_metric([queue], length)
+        up = GaugeMetricFamily("maskgate_broker_up", "1 if the broker answered the last scrape.")
+        up.add_metric([], 0 if depths is None else 1)
+        return [depth, up]
+
+
+def multiprocess_registry() -> CollectorRegistry:
+    """A registry reading every process's values from ``PROMETHEUS_MULTIPROC_DIR``."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 def metrics_response() -> Response:
-    """The ``/metrics`` body: this process, or all processes in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    """The ``/metrics`` body: this process, or all processes in multiprocess mode, then the
+    scrape-time collectors. Blocking (a collector may ask the broker): run it in a thread."""
+    registry = multiprocess_registry() if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else REGISTRY
+    body = generate_latest(registry) + generate_latest(SCRAPE_TIME)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def route_template(scope: Scope) -> str:
