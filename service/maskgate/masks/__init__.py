@@ -1,0 +1,1 @@
+"""Synthetic face masks: MaskTheFace templates and procedurally drawn masks."""
