@@ -1,0 +1,33 @@
+"""The training recipes of C and E_P (torch-free, so the CLI can show their defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ClassifierRecipe:
+    steps: int = 6000
+    batch: int = 64
+    lr: float = 2e-3
+    drawn_share: float = 0.6
+    seed: int = 0
+    widths: tuple[int, ...] = (24, 48, 96, 128)
+
+
+@dataclass(frozen=True)
+class PartialRecipe:
+    blank_from_row: int = 76
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 2e-4
+    guided: float = 0.5
+    drawn_share: float = 0.5
+    seed: int = 0
+    # ONNX initializers kept as E_F has them (stem, first depthwise, the 28x28 blocks)
+    frozen_prefixes: tuple[str, ...] = (
+        "MobileFaceNet/MobileFaceNet/Conv2d_0/",
+        "MobileFaceNet/MobileFaceNet/SeparableConv2d/",
+        "MobileFaceNet/MobileFaceNet/Conv/",
+        "MobileFaceNet/MobileFaceNet/Conv2d_2",
+    )
