@@ -32,6 +32,15 @@ def lfw_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def masks_dir() -> Path:
+    """MaskTheFace's masks folder: ``$MASKGATE_MASKS_DIR`` or ``<repo>/../shared/data/masks``."""
+    root = Path(os.environ.get("MASKGATE_MASKS_DIR") or REPO.parent / "shared" / "data" / "masks")
+    if not (root / "masks.cfg").is_file():
+        pytest.skip(f"MaskTheFace templates not found at {root}: set MASKGATE_MASKS_DIR")
+    return root
+
+
+@pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The built models; built from the registries first if they are missing."""
     from maskgate.models.build import build_all, verify_all
@@ -74,6 +83,28 @@ def encode(rgb: np.ndarray, fmt: str = "JPEG", **params: object) -> bytes:
 @pytest.fixture(scope="session")
 def astronaut_jpeg(astronaut: np.ndarray) -> bytes:
     return encode(astronaut, quality=95)
+
+
+@pytest.fixture(scope="session")
+def masked_astronaut(pipeline: FacePipeline, astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut photo with a drawn surgical mask (no external data; seeded), RGB."""
+    from maskgate.masks.photos import mask_photos
+    from maskgate.masks.synth import MaskSynthesizer, rng_for
+
+    (made,) = mask_photos(
+        MaskSynthesizer(), pipeline.detector, [astronaut], [rng_for(0, "x")], ["drawn_surgical"]
+    )
+    assert made is not None, "no face found to mask"
+    rgb, style = made
+    assert style == "drawn_surgical"
+    return rgb
+
+
+@pytest.fixture(scope="session")
+def masked_astronaut_jpeg(masked_astronaut: np.ndarray) -> bytes:
+    from maskgate.masks.photos import encode_jpeg
+
+    return encode_jpeg(masked_astronaut)
 
 
 # --- PostgreSQL + pgvector: a real server, never a mock ------------------------------------

@@ -41,13 +41,18 @@ Face verification that stays accurate with masks.
   BMP, TIFF, GIF; at most 10 MB and 40 megapixels.
 * **Errors**: RFC 9457 `application/problem+json` with a stable `code`; every response
   carries `X-Request-ID`.
-* **Scores**: cosine similarity of face templates; `match` is `score >= threshold`.
+* **Scores**: cosine similarity of face templates; `match` is `score >= threshold`. Two
+  bare faces are compared on full-face templates (`case: full`); as soon as one is masked
+  both are compared on partial-face templates (`case: partial`), each case with its own
+  threshold.
 """
 
 
 def model_version(settings: Settings) -> str:
-    spec = Manifest.load(settings.models.dir)["embedder_full"]
-    return f"{spec.name}@{spec.version}"
+    """Which extractors made a stored face's templates (E_F, then E_P)."""
+    manifest = Manifest.load(settings.models.dir)
+    full, partial = manifest["embedder_full"], manifest["embedder_partial"]
+    return f"{full.name}@{full.version}+{partial.name}@{partial.version}"
 
 
 def create_app(
@@ -88,7 +93,7 @@ def create_app(
                 settings=settings,
                 database=Database(engine, make_sessionmaker(engine)),
                 embedder=service_embedder,
-                matcher=Matcher(settings.match.threshold),
+                matcher=Matcher(settings.match.threshold, settings.match.threshold_partial),
                 model_version=model_version(settings),
             )
             yield

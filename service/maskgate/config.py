@@ -36,12 +36,18 @@ class PipelineSettings(BaseModel):
     detection_threshold: float = Field(0.6, gt=0, lt=1)
     face_policy: FacePolicy = FacePolicy.LARGEST
     max_batch: int = Field(16, ge=1)
+    # C's p(masked) at or above which a face counts as masked (and is matched with E_P).
+    mask_threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class MatchSettings(BaseModel):
     # Cosine similarity above which two full faces are declared the same person.
     # Measured on LFW View 2 with `maskgate eval lfw` (see README).
     threshold: float = Field(0.40, ge=-1, le=1)
+    # Cosine similarity above which two faces compared in the partial case (E_P vs E_P: at
+    # least one of them masked) are declared the same person: the best-accuracy threshold
+    # of masked LFW, 0.341 (one side masked) and 0.352 (both), `maskgate eval masked-lfw`.
+    threshold_partial: float = Field(0.35, ge=-1, le=1)
 
 
 class DatabaseSettings(BaseModel):

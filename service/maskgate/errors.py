@@ -151,6 +151,15 @@ class Conflict(MaskgateError):
     title = "The request conflicts with the current state of the resource"
 
 
+class TemplateUnavailable(Conflict):
+    """The probe needs partial-face templates (it or the stored face is masked), and none of
+    the subject's faces has one: they were enrolled before partial-face matching. Enrolling
+    the subject again fixes it."""
+
+    code = "template_unavailable"
+    title = "The subject has no template usable for this comparison"
+
+
 class PayloadTooLarge(MaskgateError):
     code = "payload_too_large"
     status = 413

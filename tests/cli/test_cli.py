@@ -11,6 +11,7 @@ import pytest
 
 from conftest import encode
 from maskgate.cli.main import main
+from maskgate.config import MatchSettings
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +55,44 @@ def test_analyze_prints_one_json_line_per_image(
     assert notes["error"]["code"] == "unsupported_media_type"  # type: ignore[index]
 
 
+@pytest.fixture(scope="module")
+def masked_image(images: dict[str, Path], masked_astronaut_jpeg: bytes) -> Path:
+    """The astronaut with a drawn surgical mask, beside the other images."""
+    path = images["face.jpg"].parent / "face_masked.jpg"
+    path.write_bytes(masked_astronaut_jpeg)
+    return path
+
+
 def test_compare_two_images(
     images: dict[str, Path], capsys: pytest.CaptureFixture[str], model_dir: Path
 ) -> None:
     assert main(["compare", str(images["face.jpg"]), str(images["face_flipped.png"])]) == 0
     (result,) = lines(capsys)
-    assert set(result) >= {"score", "match", "threshold", "a", "b"}
+    assert set(result) >= {"score", "match", "threshold", "case", "mask_probability", "a", "b"}
     assert result["match"] is True
+    assert result["case"] == "full"
     assert isinstance(result["score"], float)
     assert result["score"] > result["threshold"]  # type: ignore[operator]
     assert result["a"]["faces_detected"] == 1  # type: ignore[index]
+    assert result["a"]["faces"][0]["masked"] is False  # type: ignore[index]
+    for side in ("a", "b"):
+        assert 0 <= result["mask_probability"][side] < 0.5  # type: ignore[index]
+
+
+def test_compare_a_masked_face_on_partial_templates(
+    images: dict[str, Path], masked_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", str(masked_image), str(images["face.jpg"])]) == 0
+    (result,) = lines(capsys)
+    assert result["case"] == "partial"
+    assert result["match"] is True
+    assert result["mask_probability"]["a"] >= 0.5  # type: ignore[index]
+    assert result["mask_probability"]["b"] < 0.5  # type: ignore[index]
+    assert result["a"]["faces"][0]["masked"] is True  # type: ignore[index]
+    # --threshold replaces the threshold of whichever case is used.
+    assert main(["compare", str(masked_image), str(images["face.jpg"]), "--threshold", "0.99"]) == 0
+    (strict,) = lines(capsys)
+    assert (strict["case"], strict["threshold"], strict["match"]) == ("partial", 0.99, False)
 
 
 def test_compare_reports_the_failure_code(
@@ -73,11 +102,16 @@ def test_compare_reports_the_failure_code(
     (result,) = lines(capsys)
     assert result["score"] is None
     assert result["match"] is False
+    assert result["case"] is None
     assert result["failure"] == "no_face"
+    probabilities = result["mask_probability"]
+    assert isinstance(probabilities, dict)
+    assert probabilities["a"] < 0.5  # the face image was read
+    assert probabilities["b"] is None  # no face in the grey one
 
 
 def test_compare_pairs_writes_scores_and_keeps_other_columns(
-    images: dict[str, Path], tmp_path: Path, model_dir: Path
+    images: dict[str, Path], masked_image: Path, tmp_path: Path, model_dir: Path
 ) -> None:
     pairs = tmp_path / "pairs.csv"
     root = images["face.jpg"].parent
@@ -86,6 +120,7 @@ def test_compare_pairs_writes_scores_and_keeps_other_columns(
         (str(images["face.jpg"]), "grey.png", "x"),  # absolute paths work too
         ("notes.txt", "face.jpg", "y"),
         ("missing.jpg", "face.jpg", "z"),
+        (masked_image.name, "face.jpg", "masked"),
     ]
     with pairs.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -95,15 +130,35 @@ def test_compare_pairs_writes_scores_and_keeps_other_columns(
     assert main(["compare", "--pairs", str(pairs), "--out", str(out), "--root", str(root)]) == 0
     with out.open(newline="") as f:
         result = list(csv.DictReader(f))
-    assert list(result[0]) == ["label", "path_a", "path_b", "score", "failure"]
-    assert [r["label"] for r in result] == ["same", "x", "y", "z"]
-    assert float(result[0]["score"]) > 0.8
-    assert result[0]["failure"] == ""
-    assert [(r["score"], r["failure"]) for r in result[1:]] == [
-        ("", "no_face"),
-        ("", "unsupported_media_type"),
-        ("", "file_unreadable"),
+    assert list(result[0]) == [
+        "label",
+        "path_a",
+        "path_b",
+        "score",
+        "failure",
+        "case",
+        "masked_a",
+        "masked_b",
     ]
+    assert [r["label"] for r in result] == ["same", "x", "y", "z", "masked"]
+    same, *failed, masked = result
+    assert float(same["score"]) > 0.8
+    assert (same["failure"], same["case"], same["masked_a"], same["masked_b"]) == (
+        "",
+        "full",
+        "0",
+        "0",
+    )
+    assert [(r["score"], r["failure"], r["case"]) for r in failed] == [
+        ("", "no_face", ""),
+        ("", "unsupported_media_type", ""),
+        ("", "file_unreadable", ""),
+    ]
+    # The side that was read still says whether it was masked.
+    assert [(r["masked_a"], r["masked_b"]) for r in failed] == [("0", ""), ("", "0"), ("", "0")]
+    assert float(masked["score"]) > MatchSettings().threshold_partial
+    assert (masked["failure"], masked["case"]) == ("", "partial")
+    assert (masked["masked_a"], masked["masked_b"]) == ("1", "0")
 
 
 def test_compare_pairs_refuses_a_csv_without_the_columns(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ def test_to_dict_is_json_serialisable(mixed: list[ImageResult | MaskgateError]) 
     assert d["format"] == "jpeg"
     assert d["faces_detected"] == 1
     (face,) = d["faces"]
-    assert set(face) == {"box", "score", "landmarks", "quality"}
+    assert set(face) == {"box", "score", "landmarks", "mask_probability", "masked", "quality"}
+    assert face["masked"] is False
     assert face["quality"]["passed"] is True
     assert face["quality"]["reasons"] == []
     assert "embedding" not in face  # vectors are not part of the report
@@ -236,14 +237,17 @@ def test_observer_receives_every_stage(
     finally:
         pipeline.observer = None
     stages = [stage for stage, _, _ in calls]
-    assert stages == ["decode", "detect", "align", "align", "extract"]
+    assert stages == [
+        "decode", "detect", "align", "align", "classify", "extract", "extract_partial",
+    ]  # fmt: skip
     sizes = {stage: size for stage, _, size in calls if stage != "align"}
-    assert sizes == {"decode": 4, "detect": 3, "extract": 3}  # 1 + 2 faces are embedded
+    # 1 + 2 faces are classified and embedded
+    assert sizes == {"decode": 4, "detect": 3, "classify": 3, "extract": 3, "extract_partial": 3}
     assert [size for stage, _, size in calls if stage == "align"] == [1, 2]
     assert all(seconds >= 0 for _, seconds, _ in calls)
     # Without an observer nothing is reported (and nothing fails).
     assert pipeline.run([astronaut_jpeg])[0] is not None
-    assert len(calls) == 5
+    assert len(calls) == 7
 
 
 @pytest.mark.skipif("CENTRAL" not in FacePolicy.__members__, reason="no `central` policy")

@@ -25,6 +25,7 @@ from maskgate.db.models import AuditEvent, Face, Subject
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import FacePipeline, ImageResult
 from maskgate.pipeline.quality import PROBE
+from maskgate.pipeline.types import FaceRecord
 
 with warnings.catch_warnings():
     # Starlette >= 1.x prefers httpx2 for its TestClient and warns (an error here) on httpx.
@@ -90,11 +91,16 @@ def make_photos(astronaut: np.ndarray) -> Photos:
     )
 
 
-def probe_embedding(pipeline: FacePipeline, image: bytes) -> np.ndarray:
-    """The template the pipeline makes of ``image`` under the probe quality checks."""
+def probe_face(pipeline: FacePipeline, image: bytes) -> FaceRecord:
+    """The face the pipeline makes of ``image`` under the probe quality checks."""
     (outcome,) = pipeline.run([image], quality=PROBE, policy=FacePolicy.LARGEST)
     assert isinstance(outcome, ImageResult)
-    embedding = outcome.usable_face().embedding
+    return outcome.usable_face()
+
+
+def probe_embedding(pipeline: FacePipeline, image: bytes) -> np.ndarray:
+    """The full-face template the pipeline makes of ``image`` under the probe checks."""
+    embedding = probe_face(pipeline, image).embedding
     assert embedding is not None
     return embedding
 
@@ -236,6 +242,19 @@ def count_faces(engine: Engine, subject_id: str | None = None) -> int:
         return session.scalar(query) or 0
 
 
+def stored_faces(engine: Engine, subject_id: str) -> list[Face]:
+    """The subject's rows in ``faces``, read in SQL (vectors included), oldest first."""
+    query = (
+        select(Face)
+        .where(Face.subject_id == uuid.UUID(subject_id))
+        .order_by(Face.created_at, Face.id)
+    )
+    with Session(engine) as session:
+        faces = list(session.scalars(query))
+        session.expunge_all()
+    return faces
+
+
 def audit_events(engine: Engine, action: str | None = None) -> list[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id)
     if action is not None:
@@ -246,8 +265,15 @@ def audit_events(engine: Engine, action: str | None = None) -> list[AuditEvent]:
     return events
 
 
-def store_face(engine: Engine, subject_id: str, embedding: np.ndarray) -> None:
-    """Store a template for a subject directly: for a face the enrolment checks refuse."""
+def store_face(
+    engine: Engine,
+    subject_id: str,
+    embedding: np.ndarray,
+    partial: np.ndarray | None = None,
+    mask_probability: float | None = None,
+) -> None:
+    """Store a template for a subject directly: for a face the enrolment checks refuse, or
+    one enrolled before partial-face templates (``partial`` and ``mask_probability`` None)."""
     with Session(engine) as session:
         subject = session.get(Subject, uuid.UUID(subject_id))
         assert subject is not None
@@ -257,6 +283,8 @@ def store_face(engine: Engine, subject_id: str, embedding: np.ndarray) -> None:
                 subject_id=subject.id,
                 gallery_id=subject.gallery_id,
                 embedding_full=embedding,
+                embedding_partial=partial,
+                mask_probability=mask_probability,
                 detector_score=0.99,
                 model_version="test",
             )

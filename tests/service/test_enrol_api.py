@@ -8,6 +8,8 @@ import json
 import warnings
 from typing import Any
 
+import numpy as np
+import pytest
 from api_helpers import (
     NO_SUCH_ID,
     Api,
@@ -17,7 +19,9 @@ from api_helpers import (
     audit_events,
     count_faces,
     image_parts,
+    probe_face,
     running_app,
+    stored_faces,
 )
 from sqlalchemy import Engine
 
@@ -58,6 +62,40 @@ def test_multipart_enrolment_stores_every_face(api: Api, photos: Photos, db_engi
     (event,) = audit_events(db_engine, "face.enrol")
     assert event.target == subject["id"]
     assert event.detail["faces"] == 2
+
+
+def test_enrolment_stores_both_templates_and_the_mask_probability(
+    api: Api, photos: Photos, db_engine: Engine, pipeline: FacePipeline
+) -> None:
+    subject = api.create_subject()
+    response = api.enrol(subject["id"], photos.face, photos.flipped)
+    assert response.status_code == 201, response.text
+    result = response.json()
+    for face, seen in zip(result["faces"], result["analysis"], strict=True):
+        assert 0 <= face["mask_probability"] < 0.5
+        assert face["masked"] is False
+        assert seen["mask_probability"] == pytest.approx(face["mask_probability"], abs=1e-4)
+        assert seen["masked"] is False
+    rows = {str(row.id): row for row in stored_faces(db_engine, subject["id"])}
+    assert set(rows) == {face["id"] for face in result["faces"]}
+    for face in result["faces"]:
+        row = rows[face["id"]]
+        assert row.mask_probability == pytest.approx(face["mask_probability"])
+        assert row.embedding_partial is not None
+        for vector in (row.embedding_full, row.embedding_partial):
+            assert vector.shape == (192,)
+            assert float(np.linalg.norm(vector)) == pytest.approx(1.0, abs=1e-4)
+    # The stored templates are the pipeline's E_F and E_P templates of the image.
+    expected = probe_face(pipeline, photos.face)
+    assert expected.embedding is not None
+    assert expected.embedding_partial is not None
+    first = rows[result["faces"][0]["id"]]
+    assert float(first.embedding_full @ expected.embedding) == pytest.approx(1.0, abs=1e-4)
+    assert float(first.embedding_partial @ expected.embedding_partial) == pytest.approx(
+        1.0, abs=1e-4
+    )
+    listed = api.get(faces_url(subject)).json()
+    assert {(f["id"], f["masked"]) for f in listed} == {(f["id"], False) for f in result["faces"]}
 
 
 def test_enrolment_adds_to_the_faces_already_stored(api: Api, photos: Photos) -> None:

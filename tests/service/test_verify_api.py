@@ -39,10 +39,13 @@ def test_the_same_person_matches_the_subject(
     probe = result["probe"]
     assert (probe["width"], probe["height"], probe["format"]) == (256, 256, "jpeg")
     assert probe["faces_detected"] == 1
-    assert len(probe["faces"]) == 1
+    (seen,) = probe["faces"]
+    assert seen["masked"] is False
+    assert 0 <= seen["mask_probability"] < 0.5
     assert result["reference"] is None
     (event,) = audit_events(db_engine, "verify")
     assert (event.target, event.decision) == (subject["id"], "match")
+    assert event.detail["case"] == "full"
 
 
 def test_another_person_does_not_match_the_subject(
@@ -76,6 +79,8 @@ def test_verify_against_a_reference_image(api: Api, photos: Photos) -> None:
     assert result["subject_id"] is None
     assert result["face_id"] is None
     assert result["reference"]["faces_detected"] == 1
+    assert result["case"] == "full"
+    assert result["reference"]["faces"][0]["masked"] is False
     mismatch = api.verify(photos.cameraman, reference=photos.face).json()
     assert mismatch["match"] is False
     assert mismatch["score"] < 0.3

@@ -8,19 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from maskgate.cli.analyze_cmd import describe
 from maskgate.cli.common import emit, load_pipeline
 from maskgate.config import Settings
 from maskgate.errors import MaskgateError
-from maskgate.matching import Matcher
+from maskgate.matching import Matcher, Templates
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import run_paths
 from maskgate.pipeline.pipeline import FacePipeline, Outcome
+from maskgate.pipeline.types import FaceRecord
 
 PAIR_COLUMNS = ("path_a", "path_b")
-ADDED_COLUMNS = ("score", "failure")
+# ``score`` and ``failure`` come first, in this order: tools read them by position too.
+ADDED_COLUMNS = ("score", "failure", "case", "masked_a", "masked_b")
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--pairs", type=Path, help="CSV with columns path_a,path_b (others kept)")
     p.add_argument("--out", type=Path, help="where --pairs writes its scores (CSV)")
     p.add_argument("--root", type=Path, help="base of relative paths (default: the CSV's dir)")
-    p.add_argument("--threshold", type=float, help="cosine threshold (default: calibrated)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="cosine threshold of whichever case is used (default: the settings' per case)",
+    )
     p.add_argument("--batch", type=int, default=32, help="images per pipeline batch")
     p.add_argument(
         "--policy",
@@ -39,21 +43,37 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def embedding_of(outcome: Outcome) -> np.ndarray | MaskgateError:
-    """The usable embedding of the chosen face, or the error that prevents one."""
+def usable_face(outcome: Outcome) -> FaceRecord | MaskgateError:
+    """The chosen, usable face, or the error that prevents one."""
+    if isinstance(outcome, MaskgateError):
+        return outcome
+    try:
+        return outcome.usable_face()
+    except MaskgateError as error:
+        return error
+
+
+def templates_of(outcome: Outcome) -> Templates | MaskgateError:
+    """The templates of the chosen, usable face, or the error that prevents them."""
     if isinstance(outcome, MaskgateError):
         return outcome
     try:
         face = outcome.usable_face()
     except MaskgateError as error:
         return error
-    assert face.embedding is not None
-    return face.embedding
+    return Templates.of(face)
+
+
+def matcher_for(settings: Settings, threshold: float | None) -> Matcher:
+    """The service's matcher; ``threshold`` replaces that of either case."""
+    if threshold is not None:
+        return Matcher(threshold, threshold)
+    return Matcher(settings.match.threshold, settings.match.threshold_partial)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    matcher = Matcher(args.threshold if args.threshold is not None else settings.match.threshold)
+    matcher = matcher_for(settings, args.threshold)
     if args.pairs is not None:
         if args.images or args.out is None:
             print("error: --pairs takes --out and no image arguments", file=sys.stderr)  # noqa: T201
@@ -69,25 +89,51 @@ def _policy(args: argparse.Namespace) -> FacePolicy | None:
     return FacePolicy(args.policy) if args.policy else None
 
 
+def _mask_probability(outcome: Outcome) -> float | None:
+    """C's p(masked) of the chosen face; None when no face was chosen."""
+    if isinstance(outcome, MaskgateError) or not outcome.faces:
+        return None
+    p = outcome.faces[0].mask_probability
+    return None if p is None else round(p, 4)
+
+
 def run_two(
     pipeline: FacePipeline, matcher: Matcher, a: Path, b: Path, policy: FacePolicy | None
 ) -> int:
     outcomes = dict(run_paths(pipeline, [a, b], policy=policy))
-    vectors = [embedding_of(outcomes[a]), embedding_of(outcomes[b])]
-    result: dict[str, Any] = {"score": None, "match": False, "threshold": matcher.threshold}
-    failures = [v for v in vectors if isinstance(v, MaskgateError)]
+    templates = [templates_of(outcomes[a]), templates_of(outcomes[b])]
+    result: dict[str, Any] = {
+        "score": None,
+        "match": False,
+        "threshold": matcher.threshold,  # the full case's, until a case is decided
+        "case": None,
+        "mask_probability": {
+            "a": _mask_probability(outcomes[a]),
+            "b": _mask_probability(outcomes[b]),
+        },
+    }
+    failures = [t for t in templates if isinstance(t, MaskgateError)]
     if failures:
         result["failure"] = failures[0].code
     else:
-        va, vb = vectors
-        assert isinstance(va, np.ndarray)
-        assert isinstance(vb, np.ndarray)
-        comparison = matcher.compare(va, vb)
-        result.update(score=round(comparison.score, 6), match=comparison.match)
+        ta, tb = templates
+        assert isinstance(ta, Templates)
+        assert isinstance(tb, Templates)
+        comparison = matcher.compare(ta, tb)
+        result.update(
+            score=round(comparison.score, 6),
+            match=comparison.match,
+            threshold=comparison.threshold,
+            case=comparison.case,
+        )
     result["a"] = describe(a, outcomes[a])
     result["b"] = describe(b, outcomes[b])
     emit(result)
     return 0 if not failures else 1
+
+
+def _masked_cell(templates: Templates | MaskgateError) -> str:
+    return "" if isinstance(templates, MaskgateError) else str(int(templates.masked))
 
 
 def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace) -> int:
@@ -105,23 +151,52 @@ def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace
         return Path(p) if Path(p).is_absolute() else root / p
 
     unique = list(dict.fromkeys(resolve(r[c]) for r in rows for c in PAIR_COLUMNS))
-    vectors = {
-        path: embedding_of(outcome)
+    # E_P only where a comparison needs it: on every masked face, and on a bare face that
+    # meets a masked one in some pair (bare LFW-style runs never pay for it).
+    faces = {
+        path: usable_face(outcome)
         for path, outcome in run_paths(
-            pipeline, unique, batch=args.batch, desc="embedding", policy=_policy(args)
+            pipeline,
+            unique,
+            batch=args.batch,
+            desc="embedding",
+            policy=_policy(args),
+            partial_for_bare=False,
         )
+    }
+    needed: set[Path] = set()
+    for row in rows:
+        a, b = faces[resolve(row["path_a"])], faces[resolve(row["path_b"])]
+        if isinstance(a, FaceRecord) and isinstance(b, FaceRecord) and (a.masked or b.masked):
+            needed.update((resolve(row["path_a"]), resolve(row["path_b"])))
+    lacking = sorted(p for p in needed if isinstance(faces[p], FaceRecord))
+    completed = pipeline.with_partial([f for p in lacking if isinstance(f := faces[p], FaceRecord)])
+    faces.update(zip(lacking, completed, strict=True))
+    templates = {
+        path: face if isinstance(face, MaskgateError) else Templates.of(face)
+        for path, face in faces.items()
     }
     out_fields = fields + [c for c in ADDED_COLUMNS if c not in fields]
     with args.out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=out_fields)
         writer.writeheader()
         for row in rows:
-            va, vb = vectors[resolve(row["path_a"])], vectors[resolve(row["path_b"])]
-            failure = next((v.code for v in (va, vb) if isinstance(v, MaskgateError)), "")
-            score = ""
+            ta, tb = templates[resolve(row["path_a"])], templates[resolve(row["path_b"])]
+            failure = next((t.code for t in (ta, tb) if isinstance(t, MaskgateError)), "")
+            score = case = ""
             if not failure:
-                assert isinstance(va, np.ndarray)
-                assert isinstance(vb, np.ndarray)
-                score = f"{matcher.compare(va, vb).score:.6f}"
-            writer.writerow({**row, "score": score, "failure": failure})
+                assert isinstance(ta, Templates)
+                assert isinstance(tb, Templates)
+                comparison = matcher.compare(ta, tb)
+                score, case = f"{comparison.score:.6f}", comparison.case
+            writer.writerow(
+                {
+                    **row,
+                    "score": score,
+                    "failure": failure,
+                    "case": case,
+                    "masked_a": _masked_cell(ta),
+                    "masked_b": _masked_cell(tb),
+                }
+            )
     return 0

@@ -14,8 +14,10 @@ from maskgate.cli import (
     db_cmd,
     eval_cmd,
     keys_cmd,
+    masks_cmd,
     models_cmd,
     serve_cmd,
+    train_cmd,
     worker_cmd,
 )
 
@@ -28,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         models_cmd,
         analyze_cmd,
         compare_cmd,
+        masks_cmd,
         eval_cmd,
+        train_cmd,
         db_cmd,
         keys_cmd,
         serve_cmd,

@@ -122,7 +122,7 @@ class Subject(Base):
 
 
 class Face(Base):
-    """One enrolled face: full-face and (later) partial-face templates, never the image."""
+    """One enrolled face: full-face and partial-face templates, never the image."""
 
     __tablename__ = "faces"
     __table_args__ = (

@@ -35,6 +35,7 @@ def run_paths(
     batch: int = 32,
     desc: str = "images",
     policy: FacePolicy | None = None,
+    partial_for_bare: bool = True,
 ) -> Iterator[tuple[Path, Outcome]]:
     """Run the pipeline over files in batches, yielding (path, outcome) in order."""
     bar = tqdm(total=len(paths), desc=desc, unit="img", disable=not sys.stderr.isatty())
@@ -42,7 +43,7 @@ def run_paths(
         for part in chunks(paths, batch):
             loaded = [read_bytes(p) for p in part]
             readable = [d for d in loaded if isinstance(d, bytes)]
-            results = iter(pipeline.run(readable, policy=policy))
+            results = iter(pipeline.run(readable, policy=policy, partial_for_bare=partial_for_bare))
             for path, data in zip(part, loaded, strict=True):
                 yield path, (next(results) if isinstance(data, bytes) else data)
             bar.update(len(part))

@@ -1,6 +1,7 @@
 """The face pipeline: bytes in, faces with quality and embeddings out, batch by batch.
 
-decode -> detect -> choose -> align -> quality -> extract. Every stage takes the whole
+decode -> detect -> choose -> align -> quality -> mask classifier -> extract (E_F and E_P).
+Every stage takes the whole
 batch; each image gets either an ``ImageResult`` or the ``MaskgateError`` that stopped it,
 so one bad image never fails the others.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from maskgate.config import Settings
@@ -21,6 +22,7 @@ from maskgate.pipeline.choose import FacePolicy, choose
 from maskgate.pipeline.decode import DecodedImage, DecodeLimits, decode_batch
 from maskgate.pipeline.detect import Detector
 from maskgate.pipeline.extract import Extractor
+from maskgate.pipeline.mask import MaskClassifier
 from maskgate.pipeline.quality import PROBE, QualityThresholds, assess
 from maskgate.pipeline.types import FaceRecord
 
@@ -56,7 +58,10 @@ Outcome = ImageResult | MaskgateError
 @dataclass
 class FacePipeline:
     detector: Detector
-    extractor: Extractor
+    extractor: Extractor  # E_F
+    partial: Extractor  # E_P
+    classifier: MaskClassifier  # C
+    mask_threshold: float = 0.5
     limits: DecodeLimits = field(default_factory=DecodeLimits)
     policy: FacePolicy = FacePolicy.LARGEST
     observer: StageObserver | None = None
@@ -84,19 +89,34 @@ class FacePipeline:
                 prefer_gpu=m.prefer_gpu,
                 max_batch=p.max_batch,
             ),
+            partial=Extractor(
+                manifest["embedder_partial"],
+                model_dir,
+                threads=m.threads,
+                prefer_gpu=m.prefer_gpu,
+                max_batch=p.max_batch,
+            ),
+            classifier=MaskClassifier(
+                manifest["mask_classifier"], model_dir, threads=m.threads, prefer_gpu=m.prefer_gpu
+            ),
+            mask_threshold=p.mask_threshold,
             limits=DecodeLimits(max_bytes=p.max_bytes, max_pixels=p.max_pixels),
             policy=p.face_policy,
         )
 
+    @property
+    def models(self) -> tuple[Detector, MaskClassifier, Extractor, Extractor]:
+        return (self.detector, self.classifier, self.extractor, self.partial)
+
     def load(self, warm_up: bool = True) -> None:
-        for model in (self.detector, self.extractor):
+        for model in self.models:
             model.load()
             if warm_up:
                 model.warm_up()
 
     @property
     def loaded(self) -> bool:
-        return self.detector.loaded and self.extractor.loaded
+        return all(model.loaded for model in self.models)
 
     @contextmanager
     def _stage(self, name: str, size: int) -> Iterator[None]:
@@ -112,7 +132,10 @@ class FacePipeline:
         quality: QualityThresholds = PROBE,
         policy: FacePolicy | None = None,
         embed: bool = True,
+        partial_for_bare: bool = True,
     ) -> list[Outcome]:
+        """``partial_for_bare=False`` skips E_P on faces C calls bare (their templates then
+        lack ``embedding_partial``; ``with_partial`` adds it when a comparison needs it)."""
         policy = policy or self.policy
         with self._stage("decode", len(images)):
             decoded = decode_batch(images, self.limits)
@@ -137,13 +160,34 @@ class FacePipeline:
             outcomes[i] = ImageResult(image=image, faces=faces, detected=len(detections))
         results = [outcomes[i] for i in range(len(images))]
         if embed:
-            self._embed([o for o in results if isinstance(o, ImageResult)])
+            self._embed([o for o in results if isinstance(o, ImageResult)], partial_for_bare)
         return results
 
-    def _embed(self, results: list[ImageResult]) -> None:
+    def _embed(self, results: list[ImageResult], partial_for_bare: bool = True) -> None:
         records = [(r, k) for r in results for k in range(len(r.faces))]
+        crops = [r.faces[k].aligned for r, k in records]
+        with self._stage("classify", len(records)):
+            masked_p = self.classifier.probabilities(crops)
+        masked = masked_p >= self.mask_threshold
         with self._stage("extract", len(records)):
-            vectors = self.extractor.embed([r.faces[k].aligned for r, k in records])
-        for (result, k), vector in zip(records, vectors, strict=True):
-            face = result.faces[k]
-            result.faces[k] = FaceRecord(face.detection, face.aligned, face.quality, vector)
+            full = self.extractor.embed(crops)
+        wanted = [i for i in range(len(records)) if partial_for_bare or masked[i]]
+        with self._stage("extract_partial", len(wanted)):
+            partial = dict(zip(wanted, self.partial.embed([crops[i] for i in wanted]), strict=True))
+        for i, (result, k) in enumerate(records):
+            result.faces[k] = replace(
+                result.faces[k],
+                embedding=full[i],
+                embedding_partial=partial.get(i),
+                mask_probability=float(masked_p[i]),
+                masked=bool(masked[i]),
+            )
+
+    def with_partial(self, faces: Sequence[FaceRecord]) -> list[FaceRecord]:
+        """The faces with E_P's template, computed for those that lack it."""
+        todo = [i for i, f in enumerate(faces) if f.embedding_partial is None]
+        vectors = self.partial.embed([faces[i].aligned for i in todo])
+        out = list(faces)
+        for i, vector in zip(todo, vectors, strict=True):
+            out[i] = replace(faces[i], embedding_partial=vector)
+        return out

@@ -51,12 +51,22 @@ class Quality:
 
 @dataclass(frozen=True)
 class FaceRecord:
-    """A face carried through the pipeline: detection, aligned crop, quality, embedding."""
+    """A face carried through the pipeline: detection, aligned crop, quality, templates.
+
+    ``embedding`` is E_F's template, ``embedding_partial`` E_P's; ``masked`` is C's decision
+    (``mask_probability`` against the configured threshold).
+    """
 
     detection: Detection
     aligned: np.ndarray  # 112x112x3 uint8 RGB
     quality: Quality
     embedding: np.ndarray | None = None  # (192,) float32, L2-normalised
+    embedding_partial: np.ndarray | None = None  # (192,) float32, L2-normalised
+    mask_probability: float | None = None
+    masked: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.detection.to_dict(), "quality": self.quality.to_dict()}
+        mask = {}
+        if self.mask_probability is not None:
+            mask = {"mask_probability": round(self.mask_probability, 4), "masked": self.masked}
+        return {**self.detection.to_dict(), **mask, "quality": self.quality.to_dict()}

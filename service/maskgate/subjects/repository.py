@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import ColumnElement, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from maskgate.db.models import Face, Gallery, Subject
+from maskgate.matching import Case
 
 
 def get_gallery(session: Session, tenant_id: uuid.UUID, name: str) -> Gallery | None:
@@ -138,14 +139,27 @@ def get_face(
     )
 
 
+def masked_faces(mask_threshold: float) -> ColumnElement[bool]:
+    """Faces the mask classifier found masked when they were enrolled."""
+    return Face.mask_probability >= mask_threshold
+
+
+def bare_faces(mask_threshold: float) -> ColumnElement[bool]:
+    """Faces found bare; a face enrolled before the mask classifier (NULL) counts as bare."""
+    return or_(Face.mask_probability.is_(None), Face.mask_probability < mask_threshold)
+
+
 def nearest_faces(
     session: Session,
     tenant_id: uuid.UUID,
     gallery_id: uuid.UUID,
     probe: np.ndarray,
     limit: int,
+    case: Case = "full",
+    only: ColumnElement[bool] | None = None,
 ) -> list[tuple[uuid.UUID, uuid.UUID, float]]:
-    """The ``limit`` templates nearest to ``probe`` (cosine), through the HNSW index.
+    """The ``limit`` templates of ``case`` nearest to ``probe`` (cosine), through its HNSW
+    index, among the faces that satisfy ``only``; faces without that template are skipped.
 
     Rows are (face id, subject id, cosine similarity), best first.
     """
@@ -155,10 +169,14 @@ def nearest_faces(
     # Other tenants' and galleries' rows share the index: keep scanning until enough of
     # this gallery's rows were found (pgvector >= 0.8).
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
-    distance = Face.embedding_full.cosine_distance(probe)
+    column = Face.embedding_full if case == "full" else Face.embedding_partial
+    distance = column.cosine_distance(probe)
+    conditions = [Face.tenant_id == tenant_id, Face.gallery_id == gallery_id, column.is_not(None)]
+    if only is not None:
+        conditions.append(only)
     query = (
         select(Face.id, Face.subject_id, (1 - distance).label("similarity"))
-        .where(Face.tenant_id == tenant_id, Face.gallery_id == gallery_id)
+        .where(*conditions)
         .order_by(distance)
         .limit(limit)
     )

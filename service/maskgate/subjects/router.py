@@ -129,7 +129,9 @@ async def enrol_faces(
     """Send one or more images (multipart `images` file parts, or JSON `images`: base64
     strings). Each must hold one face that passes the enrolment quality checks; if any
     image fails, nothing is stored and the problem lists every image's reason. With
-    `multiple_faces=largest`, the largest face of a group photo is enrolled."""
+    `multiple_faces=largest`, the largest face of a group photo is enrolled. Both templates
+    (full and partial face) are stored, with the mask classifier's `mask_probability`;
+    `masked` says whether the face counts as masked."""
     options, images = await read_body(request, EnrolOptions, (), list_field="images")
     files = images.get("images", [])
     if not 1 <= len(files) <= MAX_IMAGES:
@@ -153,8 +155,10 @@ async def enrol_faces(
                 metrics.record_enrolment_rejection(reason)
     if errors:
         raise EnrolmentRejected.from_errors(errors)
-    version = state.model_version
-    stored = await state.database.run(lambda s: service.enrol(s, who, subject_id, faces, version))
+    version, mask_threshold = state.model_version, state.settings.pipeline.mask_threshold
+    stored = await state.database.run(
+        lambda s: service.enrol(s, who, subject_id, faces, version, mask_threshold)
+    )
     analysis = [summary(o).faces[0] for o in outcomes if not isinstance(o, MaskgateError)]
     return EnrolResult(subject_id=subject_id, faces=stored, analysis=analysis)
 
@@ -165,7 +169,10 @@ async def enrol_faces(
     responses=problem_responses(*AUTH, SubjectNotFound),
 )
 async def list_faces(subject_id: uuid.UUID, who: EnrolDep, state: StateDep) -> list[Face]:
-    return await state.database.run(lambda s: service.list_faces(s, who, subject_id))
+    mask_threshold = state.settings.pipeline.mask_threshold
+    return await state.database.run(
+        lambda s: service.list_faces(s, who, subject_id, mask_threshold)
+    )
 
 
 @router.delete(

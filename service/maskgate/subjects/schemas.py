@@ -85,7 +85,12 @@ class Face(BaseModel):
     created_at: datetime
     model_version: str
     detector_score: float
-    mask_probability: float | None
+    mask_probability: float | None = Field(
+        ..., description="the mask classifier's p(masked) at enrolment; null before it existed"
+    )
+    masked: bool | None = Field(
+        ..., description="`mask_probability` at or above the mask threshold (compared on E_P)"
+    )
     quality: dict[str, Any]
 
 

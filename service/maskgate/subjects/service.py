@@ -30,6 +30,7 @@ from maskgate.principal import Principal
 from maskgate.subjects import repository as repo
 from maskgate.subjects.schemas import Face as FaceOut
 from maskgate.subjects.schemas import Subject, SubjectCreate, SubjectPage, SubjectUpdate
+from maskgate.subjects.templates import stored_masked
 
 MAX_METADATA_BYTES = 16_384
 
@@ -52,7 +53,7 @@ def to_schema(row: SubjectRow, gallery: str, face_count: int) -> Subject:
     )
 
 
-def face_schema(face: Face) -> FaceOut:
+def face_schema(face: Face, mask_threshold: float) -> FaceOut:
     return FaceOut(
         id=face.id,
         subject_id=face.subject_id,
@@ -60,6 +61,7 @@ def face_schema(face: Face) -> FaceOut:
         model_version=face.model_version,
         detector_score=face.detector_score,
         mask_probability=face.mask_probability,
+        masked=stored_masked(face, mask_threshold),
         quality=face.quality,
     )
 
@@ -183,8 +185,10 @@ def enrol(
     subject_id: uuid.UUID,
     faces: list[FaceRecord],
     model_version: str,
+    mask_threshold: float,
 ) -> list[FaceOut]:
-    """Store a template for every face, in this one transaction: all of them or none."""
+    """Store the templates (full and partial face) and the mask probability of every face,
+    in this one transaction: all of them or none."""
     row = _subject(session, who, subject_id)
     stored = repo.add_faces(
         session,
@@ -194,8 +198,8 @@ def enrol(
                 subject_id=row.id,
                 gallery_id=row.gallery_id,
                 embedding_full=face.embedding,
-                embedding_partial=None,
-                mask_probability=None,
+                embedding_partial=face.embedding_partial,
+                mask_probability=face.mask_probability,
                 quality=face.quality.to_dict(),
                 detector_score=face.detection.score,
                 model_version=model_version,
@@ -210,12 +214,15 @@ def enrol(
         target=str(row.id),
         faces=len(stored),
     )
-    return [face_schema(f) for f in stored]
+    return [face_schema(f, mask_threshold) for f in stored]
 
 
-def list_faces(session: Session, who: Principal, subject_id: uuid.UUID) -> list[FaceOut]:
+def list_faces(
+    session: Session, who: Principal, subject_id: uuid.UUID, mask_threshold: float
+) -> list[FaceOut]:
     _subject(session, who, subject_id)
-    return [face_schema(f) for f in repo.subject_faces(session, who.tenant_id, subject_id)]
+    faces = repo.subject_faces(session, who.tenant_id, subject_id)
+    return [face_schema(f, mask_threshold) for f in faces]
 
 
 def delete_face(

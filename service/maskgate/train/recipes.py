@@ -12,15 +12,17 @@ class ClassifierRecipe:
     lr: float = 2e-3
     drawn_share: float = 0.6
     seed: int = 0
-    widths: tuple[int, ...] = (24, 48, 96, 128)
+    widths: tuple[int, ...] = (16, 32, 64, 64)
 
 
 @dataclass(frozen=True)
 class PartialRecipe:
     blank_from_row: int = 76
-    steps: int = 3000
+    # Cosine-decayed phases (steps, peak learning rate). A second phase of (1500, 1e-4)
+    # lowered the training loss (0.277 -> 0.255) and masked-LFW accuracy (97.73 -> 97.43%,
+    # one side masked): 6,157 faces are too few for longer; see the model card.
+    phases: tuple[tuple[int, float], ...] = ((3000, 2e-4),)
     batch: int = 32
-    lr: float = 2e-4
     guided: float = 0.5
     drawn_share: float = 0.5
     seed: int = 0

@@ -19,6 +19,7 @@ from maskgate.errors import (
     PayloadTooLarge,
     PipelineTimeout,
     SubjectNotFound,
+    TemplateUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -29,6 +30,7 @@ from maskgate.state import AppState
 from maskgate.verification import service
 from maskgate.verification.inputs import openapi_body, read_body
 from maskgate.verification.schemas import (
+    THRESHOLD_OVERRIDE,
     AnalyzeJson,
     AnalyzeOptions,
     IdentifyJson,
@@ -56,22 +58,26 @@ IMAGE_ERRORS = (
     PipelineTimeout,
 )
 POLICY_FIELD = {"type": "string", "enum": ["largest", "central", "reject"], "default": "largest"}
+THRESHOLD_FIELD = {"type": "number", "minimum": -1, "maximum": 1, "description": THRESHOLD_OVERRIDE}
 
 
 def _matcher(state: AppState, threshold: float | None) -> Matcher:
-    return state.matcher if threshold is None else Matcher(threshold)
+    """The service's matcher; a threshold in the request replaces that of either case."""
+    return state.matcher if threshold is None else Matcher(threshold, threshold)
 
 
 @router.post(
     "/verify",
     summary="Verify a face (1:1) against a subject or a second image",
-    responses=problem_responses(*IMAGE_ERRORS, SubjectNotFound, service.SubjectHasNoFaces),
+    responses=problem_responses(
+        *IMAGE_ERRORS, SubjectNotFound, service.SubjectHasNoFaces, TemplateUnavailable
+    ),
     openapi_extra=openapi_body(
         VerifyJson,
         files={"probe": "file", "reference": "file"},
         fields={
             "subject_id": {"type": "string", "format": "uuid"},
-            "threshold": {"type": "number"},
+            "threshold": THRESHOLD_FIELD,
             "multiple_faces": POLICY_FIELD,
         },
         required=["probe"],
@@ -80,7 +86,10 @@ def _matcher(state: AppState, threshold: float | None) -> Matcher:
 async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyResult:
     """Send `probe` and either `subject_id` (compared with every template of the subject;
     the best counts) or `reference` (a second image). Multipart file parts, or JSON with
-    base64 images. `match` is `score >= threshold`."""
+    base64 images. `match` is `score >= threshold`. `case` says how the faces were compared:
+    `full` when both are bare, `partial` (partial-face templates) when either is masked;
+    each case has its own threshold. A subject whose templates predate partial-face
+    matching cannot be compared with a masked probe (`template_unavailable`)."""
     options, images = await read_body(request, VerifyOptions, ("probe", "reference"))
     if "probe" not in images:
         raise InvalidRequest("send the probe image in `probe`")
@@ -90,9 +99,10 @@ async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyRes
     policy = FacePolicy(options.multiple_faces)
     if options.subject_id is not None:
         subject_id = options.subject_id
+        mask_threshold = state.settings.pipeline.mask_threshold
         (probe,) = await service.embed_probes(state.embedder, images["probe"][:1], policy)
         return await state.database.run(
-            lambda s: service.verify_subject(s, who, matcher, probe, subject_id)
+            lambda s: service.verify_subject(s, who, matcher, probe, subject_id, mask_threshold)
         )
     probe, reference = await service.embed_probes(
         state.embedder, [images["probe"][0], images["reference"][0]], policy
@@ -112,7 +122,7 @@ async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyRes
         fields={
             "gallery": {"type": "string", "default": "default"},
             "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
-            "threshold": {"type": "number"},
+            "threshold": THRESHOLD_FIELD,
             "multiple_faces": POLICY_FIELD,
         },
         required=["probe"],
@@ -120,8 +130,10 @@ async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyRes
 )
 async def identify(request: Request, who: IdentifyDep, state: StateDep) -> IdentifyResult:
     """The `top_k` most similar subjects of the gallery, best first, one per subject (its
-    best template), through the vector index. `match` marks candidates at or above the
-    threshold."""
+    best template), through the vector index. A masked probe is compared with every
+    template on partial-face templates; a bare probe with bare templates on full-face and
+    with masked templates on partial-face templates. Candidates are ranked by their margin
+    over the threshold of their `case`; `match` marks candidates at or above it."""
     options, images = await read_body(request, IdentifyOptions, ("probe",))
     if "probe" not in images:
         raise InvalidRequest("send the probe image in `probe`")
@@ -129,8 +141,11 @@ async def identify(request: Request, who: IdentifyDep, state: StateDep) -> Ident
     (probe,) = await service.embed_probes(
         state.embedder, images["probe"][:1], FacePolicy(options.multiple_faces)
     )
+    mask_threshold = state.settings.pipeline.mask_threshold
     return await state.database.run(
-        lambda s: service.identify(s, who, matcher, probe, options.gallery, options.top_k)
+        lambda s: service.identify(
+            s, who, matcher, probe, options.gallery, options.top_k, mask_threshold
+        )
     )
 
 

@@ -16,6 +16,12 @@ class FaceSummary(BaseModel):
     box: list[float] = Field(..., description="x1, y1, x2, y2 in image pixels")
     score: float = Field(..., description="detector confidence")
     landmarks: list[list[float]] = Field(..., description="eyes, nose tip, mouth corners")
+    mask_probability: float | None = Field(
+        None, description="the mask classifier's p(masked); null where no template was made"
+    )
+    masked: bool | None = Field(
+        None, description="`mask_probability` at or above the service's mask threshold"
+    )
     quality: dict[str, Any]
 
 
@@ -28,6 +34,10 @@ class ImageSummary(BaseModel):
 
 
 Policy = Literal["largest", "central", "reject"]
+THRESHOLD_OVERRIDE = (
+    "default: the service's threshold of the case used (full or partial); when given, it "
+    "replaces the threshold of whichever case is used"
+)
 
 
 class VerifyOptions(BaseModel):
@@ -36,7 +46,7 @@ class VerifyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject_id: uuid.UUID | None = Field(None, description="compare with this subject")
-    threshold: float | None = Field(None, ge=-1, le=1, description="default: the service's")
+    threshold: float | None = Field(None, ge=-1, le=1, description=THRESHOLD_OVERRIDE)
     multiple_faces: Policy = Field("largest", description="which face of a group photo")
 
 
@@ -86,8 +96,12 @@ class VerifyResult(BaseModel):
 
     match: bool
     score: float = Field(..., description="cosine similarity of the templates, -1..1")
-    threshold: float
-    case: Case = Field(..., description="which extractor's templates were compared")
+    threshold: float = Field(..., description="the threshold of `case`")
+    case: Case = Field(
+        ...,
+        description="which templates were compared: `full` (both faces bare) or `partial` "
+        "(at least one masked)",
+    )
     subject_id: uuid.UUID | None = None
     face_id: uuid.UUID | None = Field(None, description="the subject's best-matching template")
     probe: ImageSummary
@@ -101,7 +115,7 @@ class IdentifyOptions(BaseModel):
 
     gallery: str = Field("default", min_length=1, max_length=100)
     top_k: int = Field(5, ge=1, le=100)
-    threshold: float | None = Field(None, ge=-1, le=1, description="default: the service's")
+    threshold: float | None = Field(None, ge=-1, le=1, description=THRESHOLD_OVERRIDE)
     multiple_faces: Policy = "largest"
 
 
@@ -138,6 +152,8 @@ class Candidate(BaseModel):
     display_name: str | None
     face_id: uuid.UUID
     score: float
+    case: Case = Field(..., description="how the probe and this template were compared")
+    threshold: float = Field(..., description="the threshold of `case`; `match` uses it")
     match: bool
 
 
@@ -153,6 +169,8 @@ class IdentifyResult(BaseModel):
                             "display_name": "Ada Lovelace",
                             "face_id": "0d5c8a7e-9d8b-4b7a-8f0e-4c1d2b3a4f5e",
                             "score": 0.68,
+                            "case": "full",
+                            "threshold": 0.4,
                             "match": True,
                         }
                     ],
@@ -173,10 +191,18 @@ class IdentifyResult(BaseModel):
         }
     )
 
-    candidates: list[Candidate] = Field(..., description="best first, one per subject")
+    candidates: list[Candidate] = Field(
+        ...,
+        description="one per subject, best first: ranked by `score - threshold` of their case",
+    )
     gallery: str
     gallery_size: int = Field(..., description="subjects in the gallery")
     top_k: int
-    threshold: float
-    case: Case
+    threshold: float = Field(..., description="the threshold of `case`")
+    case: Case = Field(
+        ...,
+        description="the probe's case: `partial` when it is masked (every template compared "
+        "on partial-face templates); `full` when it is bare (bare templates compared on "
+        "full-face, masked ones on partial-face templates: see each candidate's `case`)",
+    )
     probe: ImageSummary

@@ -1,7 +1,11 @@
 """Verify (1:1) and identify (1:N): embed the probe, fetch templates, decide.
 
-The matcher decides; which extractor's templates are compared (the matching case) is
-"full" until the masked-face routing lands.
+Every comparison takes a case (``maskgate.matching``): two bare faces are compared on their
+full-face templates, a pair with a masked face on their partial-face templates. A stored
+face counts as masked when its mask probability at enrolment reaches the mask threshold;
+one enrolled before partial-face templates existed has none and is skipped in the partial
+case. Over several templates the best is the one with the largest margin over the
+threshold of its case (interim: comparable scores come with FMR calibration).
 """
 
 from __future__ import annotations
@@ -11,20 +15,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from maskgate import audit
+from maskgate.db.models import Face
 from maskgate.embedder.base import Embedder
-from maskgate.errors import GalleryNotFound, MaskgateError, SubjectNotFound
+from maskgate.errors import GalleryNotFound, MaskgateError, SubjectNotFound, TemplateUnavailable
 from maskgate.kit import metrics
-from maskgate.matching import Comparison, Matcher
+from maskgate.matching import Case, Comparison, Matcher, Templates, route
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import ImageResult
 from maskgate.pipeline.quality import PROBE
 from maskgate.pipeline.types import FaceRecord
 from maskgate.principal import Principal
 from maskgate.subjects import repository as repo
+from maskgate.subjects.templates import stored_masked, stored_vector
+from maskgate.verification.ranking import margin, ranked_candidates
 from maskgate.verification.schemas import (
     Candidate,
     FaceSummary,
@@ -32,10 +38,6 @@ from maskgate.verification.schemas import (
     ImageSummary,
     VerifyResult,
 )
-
-CASE: metrics.Case = "full"
-# Nearest templates fetched per requested candidate (subjects may have several templates).
-TEMPLATES_PER_CANDIDATE = 4
 
 
 def summary(result: ImageResult) -> ImageSummary:
@@ -54,9 +56,8 @@ class Probe:
     result: ImageResult
 
     @property
-    def embedding(self) -> np.ndarray:
-        assert self.face.embedding is not None
-        return self.face.embedding
+    def templates(self) -> Templates:
+        return Templates.of(self.face)
 
 
 async def embed_probes(
@@ -79,10 +80,6 @@ async def embed_probes(
     return probes
 
 
-def _record(operation: metrics.Operation, match: bool) -> None:
-    metrics.record_decision(operation, CASE, match)
-
-
 def _verdict(
     session: Session,
     who: Principal,
@@ -92,7 +89,7 @@ def _verdict(
     **extra: Any,
 ) -> VerifyResult:
     """Count, audit and report one verification decision."""
-    _record("verify", comparison.match)
+    metrics.record_decision("verify", comparison.case, comparison.match)
     audit.record(
         session,
         who,
@@ -101,13 +98,13 @@ def _verdict(
         decision="match" if comparison.match else "no_match",
         score=round(comparison.score, 4),
         threshold=comparison.threshold,
-        case=CASE,
+        case=comparison.case,
     )
     return VerifyResult(
         match=comparison.match,
         score=comparison.score,
         threshold=comparison.threshold,
-        case=CASE,
+        case=comparison.case,
         probe=summary(probe.result),
         **extra,
     )
@@ -116,48 +113,50 @@ def _verdict(
 def verify_images(
     session: Session, who: Principal, matcher: Matcher, probe: Probe, reference: Probe
 ) -> VerifyResult:
-    comparison = matcher.compare(probe.embedding, reference.embedding)
+    comparison = matcher.compare(probe.templates, reference.templates)
     return _verdict(session, who, comparison, probe, "image", reference=summary(reference.result))
 
 
+def compare_stored(
+    matcher: Matcher, probe: Templates, face: Face, mask_threshold: float
+) -> Comparison | None:
+    """The probe against one stored face, in their case; None if the face lacks its template."""
+    case = route(probe.masked, bool(stored_masked(face, mask_threshold)))
+    vector = stored_vector(face, case)
+    if vector is None:
+        return None
+    return matcher.compare_vectors(probe.vector(case), vector, case)
+
+
 def verify_subject(
-    session: Session, who: Principal, matcher: Matcher, probe: Probe, subject_id: uuid.UUID
+    session: Session,
+    who: Principal,
+    matcher: Matcher,
+    probe: Probe,
+    subject_id: uuid.UUID,
+    mask_threshold: float,
 ) -> VerifyResult:
-    """Best score over the subject's templates."""
+    """The best of the subject's templates, by margin over the threshold of each one's case."""
     if repo.get_subject(session, who.tenant_id, subject_id) is None:
         raise SubjectNotFound(f"no subject {subject_id}")
     faces = repo.subject_faces(session, who.tenant_id, subject_id)
     if not faces:
         raise SubjectHasNoFaces(f"subject {subject_id} has no enrolled face")
-    scores = np.stack([f.embedding_full for f in faces]) @ probe.embedding
-    best = faces[int(np.argmax(scores))]
-    comparison = matcher.compare(probe.embedding, best.embedding_full)
+    templates = probe.templates
+    compared = [
+        (comparison, face)
+        for face in faces
+        if (comparison := compare_stored(matcher, templates, face, mask_threshold)) is not None
+    ]
+    if not compared:
+        raise TemplateUnavailable(
+            f"subject {subject_id} has no partial-face template (enrolled before partial-face "
+            "matching): enrol the subject's faces again to compare with masked faces"
+        )
+    comparison, best = max(compared, key=lambda pair: margin(pair[0]))
     return _verdict(
         session, who, comparison, probe, str(subject_id), subject_id=subject_id, face_id=best.id
     )
-
-
-def best_per_subject(
-    session: Session,
-    who: Principal,
-    gallery_id: uuid.UUID,
-    embedding: np.ndarray,
-    top_k: int,
-) -> dict[uuid.UUID, tuple[uuid.UUID, float]]:
-    """Each subject's best template among the nearest ones, best subject first.
-
-    Subjects may have many templates: the window of nearest templates widens until it
-    holds ``top_k`` distinct subjects or the gallery has no more.
-    """
-    limit = top_k * TEMPLATES_PER_CANDIDATE
-    while True:
-        rows = repo.nearest_faces(session, who.tenant_id, gallery_id, embedding, limit)
-        best: dict[uuid.UUID, tuple[uuid.UUID, float]] = {}
-        for face_id, subject_id, similarity in rows:
-            best.setdefault(subject_id, (face_id, similarity))
-        if len(best) >= top_k or len(rows) < limit:
-            return best
-        limit *= 4
 
 
 def identify(
@@ -167,15 +166,16 @@ def identify(
     probe: Probe,
     gallery_name: str,
     top_k: int,
+    mask_threshold: float,
 ) -> IdentifyResult:
     gallery = repo.get_gallery(session, who.tenant_id, gallery_name)
     if gallery is None:
         raise GalleryNotFound(f"no gallery {gallery_name!r}")
-    best = best_per_subject(session, who, gallery.id, probe.embedding, top_k)
-    chosen = list(best.items())[:top_k]
+    templates = probe.templates
+    chosen = ranked_candidates(session, who, matcher, gallery.id, templates, top_k, mask_threshold)
     subjects = {
         s.id: s
-        for s in (repo.get_subject(session, who.tenant_id, sid) for sid, _ in chosen)
+        for s in (repo.get_subject(session, who.tenant_id, sid) for sid, _, _ in chosen)
         if s is not None
     }
     candidates = [
@@ -184,14 +184,18 @@ def identify(
             external_id=subjects[sid].external_id,
             display_name=subjects[sid].display_name,
             face_id=face_id,
-            score=score,
-            match=score >= matcher.threshold,
+            score=comparison.score,
+            case=comparison.case,
+            threshold=comparison.threshold,
+            match=comparison.match,
         )
-        for sid, (face_id, score) in chosen
+        for sid, face_id, comparison in chosen
         if sid in subjects
     ]
+    probe_case: Case = "partial" if templates.masked else "full"
     matched = bool(candidates) and candidates[0].match
-    _record("identify", matched)
+    decided_case = candidates[0].case if candidates else probe_case  # the top candidate's
+    metrics.record_decision("identify", decided_case, matched)
     audit.record(
         session,
         who,
@@ -201,14 +205,15 @@ def identify(
         candidates=len(candidates),
         top_k=top_k,
         top_subject=str(candidates[0].subject_id) if matched else None,
+        case=decided_case,
     )
     return IdentifyResult(
         candidates=candidates,
         gallery=gallery_name,
         gallery_size=repo.count_subjects(session, who.tenant_id, gallery.id),
         top_k=top_k,
-        threshold=matcher.threshold,
-        case=CASE,
+        threshold=matcher.threshold_for(probe_case),
+        case=probe_case,
         probe=summary(probe.result),
     )
 

@@ -115,7 +115,18 @@ def face_to_json(face: FaceRecord) -> dict[str, Any]:
         "landmarks": _floats(d.landmarks),
         "quality": {"metrics": {k: float(v) for k, v in q.metrics.items()}, "reasons": q.reasons},
         "embedding": None if face.embedding is None else _floats(face.embedding),
+        "embedding_partial": _floats_or_none(face.embedding_partial),
+        "mask_probability": face.mask_probability,
+        "masked": face.masked,
     }
+
+
+def _floats_or_none(array: np.ndarray | None) -> list[Any] | None:
+    return None if array is None else _floats(array)
+
+
+def _vector(data: list[float] | None) -> np.ndarray | None:
+    return None if data is None else np.asarray(data, dtype=np.float32)
 
 
 def face_from_json(data: dict[str, Any]) -> FaceRecord:
@@ -130,7 +141,10 @@ def face_from_json(data: dict[str, Any]) -> FaceRecord:
         ),
         aligned=NO_PIXELS,
         quality=Quality(metrics=dict(quality["metrics"]), reasons=list(quality["reasons"])),
-        embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
+        embedding=_vector(embedding),
+        embedding_partial=_vector(data.get("embedding_partial")),
+        mask_probability=data.get("mask_probability"),
+        masked=data.get("masked"),
     )
 
 

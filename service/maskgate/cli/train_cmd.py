@@ -1,0 +1,127 @@
+"""`maskgate train ...`: rebuild the project's own models (needs the ``train`` extra).
+
+`maskgate train all --data LFW_DIR` runs the whole recipe: the face cache of the training
+folds, then C, then E_P; the ONNX files go to the models folder and their sha256 into
+the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from maskgate.cli.masks_cmd import default_masks_dir
+from maskgate.config import Settings
+from maskgate.kit.hashing import sha256_file
+from maskgate.train.recipes import ClassifierRecipe, PartialRecipe
+
+DEFAULT_CACHE = Path("var/train/faces.npz")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("train", help="train the mask classifier C and the partial-face E_P")
+    steps = p.add_subparsers(dest="step", required=True)
+    for name, help_text in (
+        ("cache", "align the training folds' faces, bare and masked (var/train)"),
+        ("classifier", "fit C from the cache"),
+        ("partial", "fit E_P from the cache"),
+        ("all", "cache, C and E_P, one after the other"),
+    ):
+        s = steps.add_parser(name, help=help_text)
+        s.add_argument("--data", type=Path, help="LFW folder (people.txt, images/)")
+        s.add_argument(
+            "--masks", type=Path, help="MaskTheFace masks folder (default: beside --data)"
+        )
+        s.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="face cache (.npz)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--classifier-steps", type=int, default=ClassifierRecipe.steps)
+        s.add_argument(
+            "--resume-partial",
+            type=Path,
+            help="continue E_P from this ONNX (saved after --first-phase phases)",
+        )
+        s.add_argument("--first-phase", type=int, default=0, help="phases already done")
+        s.add_argument("--out", type=Path, help="models folder (default: the settings')")
+        s.set_defaults(func=run)
+
+
+def set_manifest_hash(manifest: Path, key: str, sha256: str) -> None:
+    """Replace ``onnx_sha256`` in the ``[models.KEY]`` table, keeping the file's comments."""
+    text = manifest.read_text()
+    pattern = re.compile(
+        rf'(\[models\.{re.escape(key)}\][^\[]*?onnx_sha256 = ")[0-9a-fA-PENDIG]*(")'
+    )
+    new, count = pattern.subn(rf"\g<1>{sha256}\g<2>", text)
+    if count != 1:
+        raise ValueError(f"{manifest}: no onnx_sha256 for [models.{key}]")
+    manifest.write_text(new)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("error: training needs torch: pip install -e '.[train]'", file=sys.stderr)  # noqa: T201
+        return 2
+    import onnx
+
+    from maskgate.masks.synth import MaskSynthesizer
+    from maskgate.pipeline.pipeline import FacePipeline
+    from maskgate.train import cache as face_cache
+    from maskgate.train.fit_classifier import fit_classifier
+    from maskgate.train.fit_partial import fit_partial
+
+    settings = Settings()
+    out = args.out or settings.models.dir
+    masks_dir = args.masks or default_masks_dir(args.data)
+    synth = MaskSynthesizer.from_dir(masks_dir)
+    if masks_dir is None:
+        print("warning: no MaskTheFace folder; drawn masks only", file=sys.stderr)  # noqa: T201
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)  # noqa: T201
+
+    start = time.perf_counter()
+    if args.step in ("cache", "all"):
+        if args.data is None:
+            say("error: --data LFW_DIR is needed to build the cache")
+            return 2
+        pipeline = FacePipeline.from_settings(settings)
+        for model in (pipeline.detector, pipeline.extractor):
+            model.load()
+        built = face_cache.build(pipeline, synth, args.data, seed=args.seed, progress=say)
+        built.save(args.cache)
+        say(f"cache: {len(built.bare)} faces -> {args.cache} ({time.perf_counter() - start:.0f} s)")
+    if args.step == "cache":
+        return 0
+    faces = face_cache.FaceCache.load(args.cache)
+    torch.set_num_threads(settings.models.threads)
+    results = []
+    if args.step in ("classifier", "all"):
+        recipe = ClassifierRecipe(steps=args.classifier_steps, seed=args.seed)
+        results.append(("mask_classifier", fit_classifier(faces, synth, recipe, say)))
+        say(f"C trained ({time.perf_counter() - start:.0f} s)")
+    if args.step in ("partial", "all"):
+        full = onnx.load(str(settings.models.dir / "mobilefacenet.onnx"))
+        recipe_p = PartialRecipe(seed=args.seed)
+        resume = onnx.load(str(args.resume_partial)) if args.resume_partial else None
+        student = fit_partial(
+            full, faces, synth, recipe_p, say, resume=resume, first_phase=args.first_phase
+        )
+        results.append(("embedder_partial", student))
+        say(f"E_P trained ({time.perf_counter() - start:.0f} s)")
+    files = {
+        "mask_classifier": "mask_classifier.onnx",
+        "embedder_partial": "partial_mobilefacenet.onnx",
+    }
+    for key, model in results:
+        target = out / files[key]
+        onnx.save(model, str(target))
+        digest = sha256_file(target)
+        set_manifest_hash(out / "manifest.toml", key, digest)
+        say(f"{target}: sha256 {digest} (manifest updated)")
+    say(f"done in {time.perf_counter() - start:.0f} s")
+    return 0
