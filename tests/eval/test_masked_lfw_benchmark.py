@@ -1,0 +1,48 @@
+"""The shipped C and E_P on the masked-LFW protocol and on real masks (regression floors).
+
+The floors sit just under what was measured when the models were committed (model cards):
+a retrained or swapped model that does worse fails here. The issue's targets (98% masked,
+97% real masks) are higher and not met yet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maskgate.eval import masked_lfw, real_masks
+from maskgate.masks.synth import MaskSynthesizer
+from maskgate.pipeline.pipeline import FacePipeline
+
+pytestmark = [pytest.mark.lfw, pytest.mark.slow]
+
+
+def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
+    pipeline: FacePipeline, lfw_dir: Path, masks_dir: Path
+) -> None:
+    report = masked_lfw.evaluate(pipeline, MaskSynthesizer.from_dir(masks_dir), lfw_dir)
+    acc = {
+        setting: {system: r["accuracy_mean"] for system, r in systems.items()}
+        for setting, systems in report["settings"].items()
+    }
+    assert acc["no_mask"]["pipeline"] >= acc["no_mask"]["e_f"] - 0.001  # within 0.1 point
+    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.73%
+    assert acc["both"]["pipeline"] >= 0.970  # measured 97.30%
+    assert acc["one_side_unseen"]["pipeline"] >= 0.972  # measured 97.50%
+    assert acc["both_unseen"]["pipeline"] >= 0.968  # measured 97.07%
+    for setting in ("one_side", "both", "one_side_unseen", "both_unseen"):
+        assert acc[setting]["pipeline"] > acc[setting]["e_f"] + 0.005, setting
+    routing = report["routing"]
+    assert routing["bare"]["classified_masked"] <= 0.01
+    assert routing["templates"]["classified_masked"] >= 0.995
+
+
+def test_real_masks_are_mostly_routed_to_e_p(pipeline: FacePipeline, lfw_dir: Path) -> None:
+    photos = lfw_dir.parent / "rmfd-unlabelled"
+    if not photos.is_dir():
+        pytest.skip(f"real-mask photos not found at {photos}")
+    report = real_masks.evaluate(pipeline, photos)
+    assert report["photos_with_a_face"] >= 1100
+    assert report["share_masked_largest"] >= 0.90  # measured 91.00%
+    assert report["share_masked_any"] >= 0.955  # measured 96.24%
