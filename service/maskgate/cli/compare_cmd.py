@@ -55,13 +55,8 @@ def usable_face(outcome: Outcome) -> FaceRecord | MaskgateError:
 
 def templates_of(outcome: Outcome) -> Templates | MaskgateError:
     """The templates of the chosen, usable face, or the error that prevents them."""
-    if isinstance(outcome, MaskgateError):
-        return outcome
-    try:
-        face = outcome.usable_face()
-    except MaskgateError as error:
-        return error
-    return Templates.of(face)
+    face = usable_face(outcome)
+    return face if isinstance(face, MaskgateError) else Templates.of(face)
 
 
 def matcher_for(settings: Settings, threshold: float | None) -> Matcher:

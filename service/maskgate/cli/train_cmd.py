@@ -38,12 +38,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         s.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="face cache (.npz)")
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--classifier-steps", type=int, default=ClassifierRecipe.steps)
-        s.add_argument(
-            "--resume-partial",
-            type=Path,
-            help="continue E_P from this ONNX (saved after --first-phase phases)",
-        )
-        s.add_argument("--first-phase", type=int, default=0, help="phases already done")
+        s.add_argument("--partial-steps", type=int, default=PartialRecipe.steps)
         s.add_argument("--out", type=Path, help="models folder (default: the settings')")
         s.set_defaults(func=run)
 
@@ -106,12 +101,8 @@ def run(args: argparse.Namespace) -> int:
         say(f"C trained ({time.perf_counter() - start:.0f} s)")
     if args.step in ("partial", "all"):
         full = onnx.load(str(settings.models.dir / "mobilefacenet.onnx"))
-        recipe_p = PartialRecipe(seed=args.seed)
-        resume = onnx.load(str(args.resume_partial)) if args.resume_partial else None
-        student = fit_partial(
-            full, faces, synth, recipe_p, say, resume=resume, first_phase=args.first_phase
-        )
-        results.append(("embedder_partial", student))
+        recipe_p = PartialRecipe(steps=args.partial_steps, seed=args.seed)
+        results.append(("embedder_partial", fit_partial(full, faces, synth, recipe_p, say)))
         say(f"E_P trained ({time.perf_counter() - start:.0f} s)")
     files = {
         "mask_classifier": "mask_classifier.onnx",

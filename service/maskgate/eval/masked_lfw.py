@@ -95,15 +95,14 @@ def collect_views(
 def score_view(pipeline: FacePipeline, view: View) -> Scored:
     """C, E_F and E_P on the crops, exactly as the pipeline runs them."""
     paths = list(view.crops)
-    crops = [view.crops[p] for p in paths]
-    p = pipeline.classifier.probabilities(crops)
-    full = pipeline.extractor.embed(crops)
-    partial = pipeline.partial.embed(crops)
-    templates = {
-        path: Templates(full[i], partial[i], bool(p[i] >= pipeline.mask_threshold))
-        for i, path in enumerate(paths)
-    }
-    return Scored(templates, {path: float(p[i]) for i, path in enumerate(paths)})
+    analyses = pipeline.analyse([view.crops[p] for p in paths])
+    return Scored(
+        {
+            path: Templates(a.embedding, a.embedding_partial, a.masked)
+            for path, a in zip(paths, analyses, strict=True)
+        },
+        {path: a.mask_probability for path, a in zip(paths, analyses, strict=True)},
+    )
 
 
 def pair_scores(

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from maskgate.config import Settings
 from maskgate.errors import LowQuality, MaskgateError
 from maskgate.models.manifest import Manifest
@@ -55,6 +57,16 @@ class ImageResult:
 Outcome = ImageResult | MaskgateError
 
 
+@dataclass(frozen=True)
+class CropAnalysis:
+    """What C, E_F and E_P say of one aligned crop (the FaceRecord fields they fill)."""
+
+    embedding: np.ndarray
+    embedding_partial: np.ndarray | None
+    mask_probability: float
+    masked: bool
+
+
 @dataclass
 class FacePipeline:
     detector: Detector
@@ -71,6 +83,13 @@ class FacePipeline:
         model_dir = settings.models.dir
         manifest = Manifest.load(model_dir)
         m, p = settings.models, settings.pipeline
+
+        def extractor(key: str) -> Extractor:
+            return Extractor(
+                manifest[key], model_dir, threads=m.threads, prefer_gpu=m.prefer_gpu,
+                max_batch=p.max_batch,
+            )  # fmt: skip
+
         return cls(
             detector=Detector(
                 manifest["detector"],
@@ -82,20 +101,8 @@ class FacePipeline:
                 flip_landmarks=p.flip_landmarks,
                 score_threshold=p.detection_threshold,
             ),
-            extractor=Extractor(
-                manifest["embedder_full"],
-                model_dir,
-                threads=m.threads,
-                prefer_gpu=m.prefer_gpu,
-                max_batch=p.max_batch,
-            ),
-            partial=Extractor(
-                manifest["embedder_partial"],
-                model_dir,
-                threads=m.threads,
-                prefer_gpu=m.prefer_gpu,
-                max_batch=p.max_batch,
-            ),
+            extractor=extractor("embedder_full"),
+            partial=extractor("embedder_partial"),
             classifier=MaskClassifier(
                 manifest["mask_classifier"], model_dir, threads=m.threads, prefer_gpu=m.prefer_gpu
             ),
@@ -163,25 +170,28 @@ class FacePipeline:
             self._embed([o for o in results if isinstance(o, ImageResult)], partial_for_bare)
         return results
 
-    def _embed(self, results: list[ImageResult], partial_for_bare: bool = True) -> None:
-        records = [(r, k) for r in results for k in range(len(r.faces))]
-        crops = [r.faces[k].aligned for r, k in records]
-        with self._stage("classify", len(records)):
+    def analyse(
+        self, crops: Sequence[np.ndarray], partial_for_bare: bool = True
+    ) -> list[CropAnalysis]:
+        """C, E_F and E_P on aligned crops (E_P only on masked ones unless ``partial_for_bare``)."""
+        with self._stage("classify", len(crops)):
             masked_p = self.classifier.probabilities(crops)
         masked = masked_p >= self.mask_threshold
-        with self._stage("extract", len(records)):
+        with self._stage("extract", len(crops)):
             full = self.extractor.embed(crops)
-        wanted = [i for i in range(len(records)) if partial_for_bare or masked[i]]
+        wanted = [i for i in range(len(crops)) if partial_for_bare or masked[i]]
         with self._stage("extract_partial", len(wanted)):
             partial = dict(zip(wanted, self.partial.embed([crops[i] for i in wanted]), strict=True))
-        for i, (result, k) in enumerate(records):
-            result.faces[k] = replace(
-                result.faces[k],
-                embedding=full[i],
-                embedding_partial=partial.get(i),
-                mask_probability=float(masked_p[i]),
-                masked=bool(masked[i]),
-            )
+        return [
+            CropAnalysis(full[i], partial.get(i), float(masked_p[i]), bool(masked[i]))
+            for i in range(len(crops))
+        ]
+
+    def _embed(self, results: list[ImageResult], partial_for_bare: bool = True) -> None:
+        records = [(r, k) for r in results for k in range(len(r.faces))]
+        analyses = self.analyse([r.faces[k].aligned for r, k in records], partial_for_bare)
+        for (result, k), analysis in zip(records, analyses, strict=True):
+            result.faces[k] = replace(result.faces[k], **vars(analysis))
 
     def with_partial(self, faces: Sequence[FaceRecord]) -> list[FaceRecord]:
         """The faces with E_P's template, computed for those that lack it."""

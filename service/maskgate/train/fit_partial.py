@@ -36,37 +36,29 @@ def fit_partial(
     synth: MaskSynthesizer,
     recipe: PartialRecipe,
     progress: Callable[[str], None] = lambda _: None,
-    *,
-    resume: onnx.ModelProto | None = None,
-    first_phase: int = 0,
 ) -> onnx.ModelProto:
-    """Train E_P phase by phase (a fresh AdamW and cosine decay each); ``resume`` continues
-    from a student saved after ``first_phase`` phases."""
-    torch.manual_seed(recipe.seed + first_phase)
-    rng = np.random.default_rng(recipe.seed + first_phase)
-    graph = resume if resume is not None else partial_extractor(full, recipe.blank_from_row)
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    graph = partial_extractor(full, recipe.blank_from_row)
     kept = {i.name for i in graph.graph.initializer if i.name.startswith(recipe.frozen_prefixes)}
     student = OnnxModule(graph, frozen=frozenset({ROW_KEEP, *kept}))
     student.train()
+    optimiser = torch.optim.AdamW(student.parameters(), lr=recipe.lr, weight_decay=1e-4)
     teacher = torch.from_numpy(cache.teacher)
     start = time.perf_counter()
     losses: list[float] = []
-    for phase, (steps, peak) in enumerate(recipe.phases[first_phase:], start=first_phase + 1):
-        optimiser = torch.optim.AdamW(student.parameters(), lr=peak, weight_decay=1e-4)
-        for step in range(1, steps + 1):
-            for group in optimiser.param_groups:
-                group["lr"] = peak * 0.5 * (1 + math.cos(math.pi * (step - 1) / steps))
-            loss = _step(student, cache, teacher, synth, recipe, rng)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-            if step % 50 == 0:
-                elapsed = time.perf_counter() - start
-                recent = np.mean(losses[-50:])
-                progress(
-                    f"E_P phase {phase} step {step}/{steps} ({elapsed:.0f} s): loss {recent:.4f}"
-                )
+    for step in range(1, recipe.steps + 1):
+        for group in optimiser.param_groups:  # cosine decay over the run
+            group["lr"] = recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / recipe.steps))
+        loss = _step(student, cache, teacher, synth, recipe, rng)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            elapsed = time.perf_counter() - start
+            recent = np.mean(losses[-50:])
+            progress(f"E_P step {step}/{recipe.steps} ({elapsed:.0f} s): loss {recent:.4f}")
     student.eval()
     return student.export()
 
