@@ -10,6 +10,7 @@ from maskgate import __version__
 from maskgate.cli import (
     analyze_cmd,
     bench_cmd,
+    calibrate_cmd,
     compare_cmd,
     db_cmd,
     eval_cmd,
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         masks_cmd,
         eval_cmd,
         train_cmd,
+        calibrate_cmd,
         db_cmd,
         keys_cmd,
         serve_cmd,

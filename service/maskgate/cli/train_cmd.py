@@ -114,5 +114,8 @@ def run(args: argparse.Namespace) -> int:
         digest = sha256_file(target)
         set_manifest_hash(out / "manifest.toml", key, digest)
         say(f"{target}: sha256 {digest} (manifest updated)")
+    if results:
+        say("the models changed: run `maskgate calibrate` (the service refuses a calibration "
+            "made for other models)")  # fmt: skip
     say(f"done in {time.perf_counter() - start:.0f} s")
     return 0

@@ -48,9 +48,12 @@ def _copy_committed(model_dir: Path) -> None:
     if model_dir.resolve() == tree.resolve() or not (tree / MANIFEST_NAME).is_file():
         return
     shutil.copy2(tree / MANIFEST_NAME, model_dir / MANIFEST_NAME)
-    for spec in Manifest.load(tree).models.values():
+    manifest = Manifest.load(tree)
+    for spec in manifest.models.values():
         if spec.builder == "trained" and (tree / spec.file).is_file():
             shutil.copy2(tree / spec.file, model_dir / spec.file)
+    if manifest.calibration is not None and (tree / manifest.calibration.file).is_file():
+        shutil.copy2(tree / manifest.calibration.file, model_dir / manifest.calibration.file)
 
 
 def build_all(model_dir: Path, *, force: bool = False) -> list[Check]:
@@ -68,14 +71,18 @@ def build_all(model_dir: Path, *, force: bool = False) -> list[Check]:
 
 def verify_all(model_dir: Path) -> list[Check]:
     """Check every model of the manifest against its pinned sha256."""
+    manifest = Manifest.load(model_dir)
+    pinned = [(spec.key, spec.file, spec.onnx_sha256) for spec in manifest.models.values()]
+    if manifest.calibration is not None:
+        pinned.append(("calibration", manifest.calibration.file, manifest.calibration.sha256))
     checks = []
-    for spec in Manifest.load(model_dir).models.values():
-        path = model_dir / spec.file
+    for key, file, sha256 in pinned:
+        path = model_dir / file
         if not path.is_file():
-            checks.append(Check(spec.key, spec.file, False, "missing: run `maskgate models build`"))
+            checks.append(Check(key, file, False, "missing: run `maskgate models build`"))
             continue
         actual = sha256_file(path)
-        ok = actual == spec.onnx_sha256
-        detail = "ok" if ok else f"sha256 {actual} != pinned {spec.onnx_sha256}"
-        checks.append(Check(spec.key, spec.file, ok, detail))
+        ok = actual == sha256
+        detail = "ok" if ok else f"sha256 {actual} != pinned {sha256}"
+        checks.append(Check(key, file, ok, detail))
     return checks

@@ -68,9 +68,23 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class CalibrationSpec:
+    """The score -> FMR calibration made for exactly these models (``maskgate calibrate``)."""
+
+    file: str
+    sha256: str
+    card: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CalibrationSpec:
+        return cls(file=d["file"], sha256=d["sha256"], card=d["card"])
+
+
+@dataclass(frozen=True)
 class Manifest:
     models: dict[str, ModelSpec]
     references: dict[str, Source]
+    calibration: CalibrationSpec | None = None
 
     def __getitem__(self, key: str) -> ModelSpec:
         try:
@@ -90,4 +104,7 @@ class Manifest:
         return cls(
             models={k: ModelSpec.from_dict(k, v) for k, v in data.get("models", {}).items()},
             references={k: Source.from_dict(v) for k, v in data.get("references", {}).items()},
+            calibration=(
+                CalibrationSpec.from_dict(data["calibration"]) if "calibration" in data else None
+            ),
         )
