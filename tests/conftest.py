@@ -16,6 +16,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from maskgate.calibration.store import Calibration
     from maskgate.pipeline.pipeline import FacePipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,15 @@ def model_dir() -> Path:
     if not all(check.ok for check in verify_all(directory)):
         build_all(directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def calibration(model_dir: Path) -> Calibration:
+    """The models' FMR calibration, as the service loads it (default mask threshold)."""
+    from maskgate.calibration.store import Calibration
+    from maskgate.config import PipelineSettings
+
+    return Calibration.load(model_dir, PipelineSettings().mask_threshold)
 
 
 @pytest.fixture(scope="session")

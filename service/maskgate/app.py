@@ -1,8 +1,10 @@
 """The FastAPI application: ``create_app()`` and the lifespan that builds what it holds.
 
-Nothing heavy happens at import time. The lifespan opens the database (an embedded
-PostgreSQL when no URL is configured), loads and warms the models, starts the embedder,
-and hands them to the routes through typed state; it closes them in reverse order.
+Nothing heavy happens at import time. The lifespan loads the models' FMR calibration (a
+missing or mismatched one stops the start, as missing models do), opens the database (an
+embedded PostgreSQL when no URL is configured), loads and warms the models, starts the
+embedder, and hands them to the routes through typed state; it closes them in reverse
+order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from maskgate import __version__
 from maskgate.api.middleware import RequestContextMiddleware
 from maskgate.api.problems import install_problem_handlers
+from maskgate.calibration.store import Calibration
 from maskgate.config import Settings
 from maskgate.db.embedded import resolve_database_url
 from maskgate.db.engine import make_engine, make_sessionmaker
@@ -43,8 +46,13 @@ Face verification that stays accurate with masks.
   carries `X-Request-ID`.
 * **Scores**: cosine similarity of face templates; `match` is `score >= threshold`. Two
   bare faces are compared on full-face templates (`case: full`); as soon as one is masked
-  both are compared on partial-face templates (`case: partial`), each case with its own
-  threshold.
+  both are compared on partial-face templates (`case: partial`). The scores of the two
+  cases are not on one scale: the models' calibration turns a score into the false match
+  rate it carries (`estimated_fmr`).
+* **Operating point**: `fmr`, the false match rate a decision may carry (the service's
+  default unless a request names one); each case gets the threshold that holds it.
+  `identify` shares it out over the templates it compares (FPIR ≈ N × FMR). A fixed cosine
+  `threshold` may replace it (not both).
 """
 
 
@@ -68,6 +76,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # Decisions need the calibration: without it (or with one made for other models)
+            # the start fails with the reason (ModelError), never falls back to a guess.
+            matcher = Matcher(
+                Calibration.load(settings.models.dir, settings.pipeline.mask_threshold),
+                fmr=settings.match.fmr,
+                threshold=settings.match.threshold,
+            )
             if database_url is not None:
                 url = database_url
             else:
@@ -93,7 +108,7 @@ def create_app(
                 settings=settings,
                 database=Database(engine, make_sessionmaker(engine)),
                 embedder=service_embedder,
-                matcher=Matcher(settings.match.threshold, settings.match.threshold_partial),
+                matcher=matcher,
                 model_version=model_version(settings),
             )
             yield

@@ -41,13 +41,13 @@ class PipelineSettings(BaseModel):
 
 
 class MatchSettings(BaseModel):
-    # Cosine similarity above which two full faces are declared the same person.
-    # Measured on LFW View 2 with `maskgate eval lfw` (see README).
-    threshold: float = Field(0.40, ge=-1, le=1)
-    # Cosine similarity above which two faces compared in the partial case (E_P vs E_P: at
-    # least one of them masked) are declared the same person: the best-accuracy threshold
-    # of masked LFW, 0.341 (one side masked) and 0.352 (both), `maskgate eval masked-lfw`.
-    threshold_partial: float = Field(0.35, ge=-1, le=1)
+    # The default operating point: the false match rate a decision may carry. Each matching
+    # case (full, partial) turns it into its own threshold through the calibration of the
+    # models (`maskgate calibrate`, models/calibration.json). Requests may ask for another.
+    fmr: float = Field(1e-4, gt=0, le=1)
+    # A fixed cosine threshold for every case instead of the calibrated one (not advised:
+    # the two cases' scores are not on one scale).
+    threshold: float | None = Field(None, ge=-1, le=1)
 
 
 class DatabaseSettings(BaseModel):

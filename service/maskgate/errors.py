@@ -208,3 +208,10 @@ class InvalidRequest(MaskgateError):
 class InvalidCursor(InvalidRequest):
     code = "invalid_cursor"
     title = "The pagination cursor is not valid"
+
+
+class OperatingPointConflict(InvalidRequest):
+    """A request named both an operating point (``fmr``) and a fixed ``threshold``."""
+
+    code = "operating_point_conflict"
+    title = "Give an FMR or a threshold, not both"

@@ -4,17 +4,23 @@ Every face carries two templates: E_F's (full face) and E_P's (partial face, tra
 masked face and the same face unmasked agree), and C's decision whether it is masked. Two
 bare faces are compared on E_F; as soon as either is masked both are compared on E_P, so
 the two sides are always compared on the same facial region. Scores are cosine
-similarities of unit vectors, in [-1, 1]; each case has its own threshold.
+similarities of unit vectors, in [-1, 1]. The scores of the two cases are not on one scale:
+each case's calibration (``maskgate.calibration``) maps a score to the false match rate it
+carries, and a decision is taken at an operating point, a requested FMR, whose threshold
+differs per case.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from maskgate.pipeline.types import FaceRecord
+
+if TYPE_CHECKING:
+    from maskgate.calibration.store import Calibration
 
 Case = Literal["full", "partial"]
 CASES: tuple[Case, ...] = ("full", "partial")
@@ -51,7 +57,8 @@ class Templates:
 class Comparison:
     score: float
     threshold: float
-    case: Case = "full"
+    case: Case
+    estimated_fmr: float  # the share of impostor comparisons of this case scoring >= score
 
     @property
     def match(self) -> bool:
@@ -63,20 +70,52 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(np.dot(a, b), -1.0, 1.0))
 
 
+DEFAULT_FMR = 1e-4
+
+
 @dataclass(frozen=True)
 class Matcher:
-    threshold: float  # full case
-    threshold_partial: float | None = None  # None: the full-case threshold
+    """Decides comparisons at an operating point: a requested FMR (``fmr``), whose threshold
+    each case's calibration gives, or a fixed cosine ``threshold`` for every case instead."""
+
+    calibration: Calibration
+    fmr: float = DEFAULT_FMR
+    threshold: float | None = None
+
+    def at(self, fmr: float | None = None, threshold: float | None = None) -> Matcher:
+        """This matcher at another operating point (at most one of the two)."""
+        if fmr is not None and threshold is not None:
+            raise ValueError("give an FMR or a threshold, not both")
+        if fmr is not None:
+            return replace(self, fmr=fmr, threshold=None)
+        if threshold is not None:
+            return replace(self, threshold=threshold)
+        return self
+
+    @property
+    def operating_fmr(self) -> float | None:
+        """The FMR that decides, or None where a fixed threshold does."""
+        return self.fmr if self.threshold is None else None
 
     def threshold_for(self, case: Case) -> float:
-        if case == "partial" and self.threshold_partial is not None:
-            return self.threshold_partial
-        return self.threshold
+        if self.threshold is not None:
+            return self.threshold
+        return round(self.calibration[case].threshold(self.fmr), 6)
+
+    def extrapolated(self, case: Case) -> bool:
+        """Whether the threshold of ``case`` lies beyond the FMRs its calibration measured."""
+        return self.threshold is None and self.calibration[case].extrapolated(self.fmr)
+
+    def estimated_fmr(self, score: float, case: Case) -> float:
+        return self.calibration[case].estimated_fmr(score)
 
     def compare(self, a: Templates, b: Templates) -> Comparison:
         case = route(a.masked, b.masked)
-        score = cosine(a.vector(case), b.vector(case))
-        return Comparison(score=score, threshold=self.threshold_for(case), case=case)
+        return self.compare_vectors(a.vector(case), b.vector(case), case)
 
     def compare_vectors(self, a: np.ndarray, b: np.ndarray, case: Case = "full") -> Comparison:
-        return Comparison(score=cosine(a, b), threshold=self.threshold_for(case), case=case)
+        return self.comparison(cosine(a, b), case)
+
+    def comparison(self, score: float, case: Case) -> Comparison:
+        """The decision on a score already computed (e.g. by the template index)."""
+        return Comparison(score, self.threshold_for(case), case, self.estimated_fmr(score, case))

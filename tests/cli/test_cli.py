@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import encode
+from maskgate.calibration.store import Calibration
 from maskgate.cli.main import main
 from maskgate.config import MatchSettings
+
+DEFAULT_FMR = MatchSettings().fmr
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +67,37 @@ def masked_image(images: dict[str, Path], masked_astronaut_jpeg: bytes) -> Path:
 
 
 def test_compare_two_images(
-    images: dict[str, Path], capsys: pytest.CaptureFixture[str], model_dir: Path
+    images: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    model_dir: Path,
+    calibration: Calibration,
 ) -> None:
     assert main(["compare", str(images["face.jpg"]), str(images["face_flipped.png"])]) == 0
     (result,) = lines(capsys)
-    assert set(result) >= {"score", "match", "threshold", "case", "mask_probability", "a", "b"}
+    assert set(result) >= {
+        "score",
+        "match",
+        "threshold",
+        "estimated_fmr",
+        "fmr",
+        "case",
+        "mask_probability",
+        "a",
+        "b",
+    }
     assert result["match"] is True
     assert result["case"] == "full"
     assert isinstance(result["score"], float)
     assert result["score"] > result["threshold"]  # type: ignore[operator]
+    # Decided at the settings' operating point, at the full case's calibrated threshold.
+    assert result["fmr"] == DEFAULT_FMR
+    assert result["threshold"] == pytest.approx(
+        calibration["full"].threshold(DEFAULT_FMR), abs=1e-6
+    )
+    assert result["estimated_fmr"] == pytest.approx(
+        calibration["full"].estimated_fmr(result["score"]),  # type: ignore[arg-type]
+        rel=1e-4,
+    )
     assert result["a"]["faces_detected"] == 1  # type: ignore[index]
     assert result["a"]["faces"][0]["masked"] is False  # type: ignore[index]
     for side in ("a", "b"):
@@ -80,7 +105,10 @@ def test_compare_two_images(
 
 
 def test_compare_a_masked_face_on_partial_templates(
-    images: dict[str, Path], masked_image: Path, capsys: pytest.CaptureFixture[str]
+    images: dict[str, Path],
+    masked_image: Path,
+    capsys: pytest.CaptureFixture[str],
+    calibration: Calibration,
 ) -> None:
     assert main(["compare", str(masked_image), str(images["face.jpg"])]) == 0
     (result,) = lines(capsys)
@@ -89,10 +117,38 @@ def test_compare_a_masked_face_on_partial_templates(
     assert result["mask_probability"]["a"] >= 0.5  # type: ignore[index]
     assert result["mask_probability"]["b"] < 0.5  # type: ignore[index]
     assert result["a"]["faces"][0]["masked"] is True  # type: ignore[index]
+    partial = calibration["partial"]
+    assert result["threshold"] == pytest.approx(partial.threshold(DEFAULT_FMR), abs=1e-6)
+    assert result["estimated_fmr"] == pytest.approx(
+        partial.estimated_fmr(result["score"]),  # type: ignore[arg-type]
+        rel=1e-4,
+    )
+    # --fmr moves the operating point: the partial case's threshold for it.
+    assert main(["compare", str(masked_image), str(images["face.jpg"]), "--fmr", "1e-2"]) == 0
+    (loose,) = lines(capsys)
+    assert (loose["case"], loose["fmr"], loose["score"]) == ("partial", 1e-2, result["score"])
+    assert loose["threshold"] == pytest.approx(partial.threshold(1e-2), abs=1e-6)
+    assert loose["threshold"] < result["threshold"]  # type: ignore[operator]
     # --threshold replaces the threshold of whichever case is used.
     assert main(["compare", str(masked_image), str(images["face.jpg"]), "--threshold", "0.99"]) == 0
     (strict,) = lines(capsys)
     assert (strict["case"], strict["threshold"], strict["match"]) == ("partial", 0.99, False)
+    assert strict["fmr"] is None
+    assert strict["estimated_fmr"] == result["estimated_fmr"]
+
+
+@pytest.mark.parametrize(
+    "options", [["--fmr", "1e-3", "--threshold", "0.5"], ["--fmr", "0"], ["--fmr", "2"]]
+)
+def test_compare_refuses_a_bad_operating_point(
+    images: dict[str, Path], capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", str(images["face.jpg"]), str(images["face_flipped.png"]), *options])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "--fmr" in captured.err
 
 
 def test_compare_reports_the_failure_code(
@@ -103,6 +159,7 @@ def test_compare_reports_the_failure_code(
     assert result["score"] is None
     assert result["match"] is False
     assert result["case"] is None
+    assert result["estimated_fmr"] is None
     assert result["failure"] == "no_face"
     probabilities = result["mask_probability"]
     assert isinstance(probabilities, dict)
@@ -111,7 +168,11 @@ def test_compare_reports_the_failure_code(
 
 
 def test_compare_pairs_writes_scores_and_keeps_other_columns(
-    images: dict[str, Path], masked_image: Path, tmp_path: Path, model_dir: Path
+    images: dict[str, Path],
+    masked_image: Path,
+    tmp_path: Path,
+    model_dir: Path,
+    calibration: Calibration,
 ) -> None:
     pairs = tmp_path / "pairs.csv"
     root = images["face.jpg"].parent
@@ -139,6 +200,9 @@ def test_compare_pairs_writes_scores_and_keeps_other_columns(
         "case",
         "masked_a",
         "masked_b",
+        "match",
+        "estimated_fmr",
+        "threshold",
     ]
     assert [r["label"] for r in result] == ["same", "x", "y", "z", "masked"]
     same, *failed, masked = result
@@ -149,16 +213,48 @@ def test_compare_pairs_writes_scores_and_keeps_other_columns(
         "0",
         "0",
     )
+    full = calibration["full"]
+    assert (same["match"], same["threshold"]) == ("1", f"{full.threshold(DEFAULT_FMR):.6f}")
+    assert float(same["estimated_fmr"]) == pytest.approx(
+        full.estimated_fmr(float(same["score"])), rel=1e-2
+    )
+    assert "e-" in same["estimated_fmr"]  # scientific notation
     assert [(r["score"], r["failure"], r["case"]) for r in failed] == [
         ("", "no_face", ""),
         ("", "unsupported_media_type", ""),
         ("", "file_unreadable", ""),
     ]
+    assert [(r["match"], r["estimated_fmr"], r["threshold"]) for r in failed] == [("", "", "")] * 3
     # The side that was read still says whether it was masked.
     assert [(r["masked_a"], r["masked_b"]) for r in failed] == [("0", ""), ("", "0"), ("", "0")]
-    assert float(masked["score"]) > MatchSettings().threshold_partial
+    partial = calibration["partial"]
+    assert masked["threshold"] == f"{partial.threshold(DEFAULT_FMR):.6f}"
+    assert float(masked["score"]) > float(masked["threshold"])
+    assert masked["match"] == "1"
+    assert float(masked["estimated_fmr"]) == pytest.approx(
+        partial.estimated_fmr(float(masked["score"])), rel=1e-2
+    )
     assert (masked["failure"], masked["case"]) == ("", "partial")
     assert (masked["masked_a"], masked["masked_b"]) == ("1", "0")
+
+    # --fmr and --threshold set the operating point of every row.
+    argv = ["compare", "--pairs", str(pairs), "--out", str(out), "--root", str(root)]
+    assert main([*argv, "--fmr", "1e-2"]) == 0
+    with out.open(newline="") as f:
+        loose = list(csv.DictReader(f))
+    assert loose[0]["threshold"] == f"{full.threshold(1e-2):.6f}"
+    assert loose[-1]["threshold"] == f"{partial.threshold(1e-2):.6f}"
+    assert [r["score"] for r in loose] == [r["score"] for r in result]
+    assert main([*argv, "--threshold", "0.999"]) == 0
+    with out.open(newline="") as f:
+        strict = list(csv.DictReader(f))
+    assert [(r["match"], r["threshold"]) for r in strict] == [
+        ("0", "0.999000"),
+        ("", ""),
+        ("", ""),
+        ("", ""),
+        ("0", "0.999000"),
+    ]
 
 
 def test_compare_pairs_refuses_a_csv_without_the_columns(tmp_path: Path) -> None:

@@ -85,3 +85,23 @@ def test_serve_on_embedded_defaults(tmp_path: Path, model_dir: Path) -> None:
         server.wait(timeout=60)
     assert server.returncode == 0
     assert not postmaster_running(data_dir), "the embedded PostgreSQL was left running"
+
+
+def test_serve_refuses_a_calibration_made_for_other_settings(
+    tmp_path: Path,
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The models are fine, the calibration does not fit the settings: serve stops at once,
+    saying why, before any database is started."""
+    from maskgate.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MASKGATE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("MASKGATE_PIPELINE__MASK_THRESHOLD", "0.6")
+    assert main(["serve", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: calibration: ")
+    assert "mask threshold" in err
+    assert not (tmp_path / "var").exists()

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import NO_SUCH_ID, UUID_RE, Api, Photos, TestClient
+from api_helpers import NO_SUCH_ID, UUID_RE, Api, Photos, TestClient, running_app
 from prometheus_client.parser import text_string_to_metric_families
+
+from maskgate.config import Settings
+from maskgate.errors import ModelError
+from maskgate.models.paths import MANIFEST_NAME
+from maskgate.pipeline.pipeline import FacePipeline
 
 IMAGE_OPERATIONS = [
     ("/v1/verify", "post"),
@@ -43,6 +50,29 @@ def test_readyz_checks_models_and_database(client: TestClient) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ready", "checks": {"models": True, "database": True}}
+
+
+def test_a_missing_calibration_stops_the_start(
+    tmp_path: Path, db_url: str, pipeline: FacePipeline, service_settings: Settings
+) -> None:
+    """Decisions need the models' calibration: without it the app refuses to start (as it
+    does without its models), saying why, rather than deciding on a guessed threshold."""
+    shutil.copy(service_settings.models.dir / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
+    settings = service_settings.model_copy(deep=True)
+    settings.models.dir = tmp_path
+    with pytest.raises(ModelError, match="calibration.json missing"):
+        with running_app(settings, db_url, pipeline):
+            pytest.fail("the app started")
+
+
+def test_a_calibration_made_for_other_settings_stops_the_start(
+    db_url: str, pipeline: FacePipeline, service_settings: Settings
+) -> None:
+    settings = service_settings.model_copy(deep=True)
+    settings.pipeline.mask_threshold = 0.6  # the calibration was made with 0.5
+    with pytest.raises(ModelError, match="mask threshold"):
+        with running_app(settings, db_url, pipeline):
+            pytest.fail("the app started")
 
 
 def test_http_requests_are_counted_by_route_template(api: Api, client: TestClient) -> None:
@@ -152,6 +182,36 @@ def test_error_codes_are_enumerated(openapi: dict[str, Any]) -> None:
     codes_409 = verify["409"]["content"]["application/problem+json"]["schema"]["properties"]
     assert {"subject_has_no_faces", "template_unavailable"} <= set(codes_409["code"]["enum"])
     assert "insufficient_scope" in str(verify["403"])
+    for path in ("/v1/verify", "/v1/identify"):
+        responses = openapi["paths"][path]["post"]["responses"]
+        codes = responses["422"]["content"]["application/problem+json"]["schema"]["properties"]
+        assert "operating_point_conflict" in codes["code"]["enum"], path
+
+
+@pytest.mark.parametrize(
+    ("path", "result", "fields"),
+    [
+        ("/v1/verify", "VerifyResult", {"score", "match", "threshold", "case", "estimated_fmr"}),
+        (
+            "/v1/identify",
+            "IdentifyResult",
+            {"fmr", "fmr_per_comparison", "comparisons", "thresholds", "decision_rule"},
+        ),
+    ],
+)
+def test_the_operating_point_is_documented(
+    openapi: dict[str, Any], path: str, result: str, fields: set[str]
+) -> None:
+    content = openapi["paths"][path]["post"]["requestBody"]["content"]
+    fmr = content["multipart/form-data"]["schema"]["properties"]["fmr"]
+    assert (fmr["exclusiveMinimum"], fmr["maximum"]) == (0, 1)
+    assert "threshold" in fmr["description"]
+    assert "fmr" in _json_properties(openapi, content["application/json"]["schema"])
+    schema = openapi["components"]["schemas"][result]
+    assert fields <= set(schema["properties"])
+    assert all(schema["properties"][f].get("description") for f in fields - {"score", "match"})
+    (example,) = schema["examples"]
+    assert fields <= set(example)
 
 
 @pytest.mark.parametrize(("path", "method"), IMAGE_OPERATIONS)

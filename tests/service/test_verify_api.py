@@ -9,7 +9,15 @@ import pytest
 from api_helpers import NO_SUCH_ID, Api, Photos, assert_problem, audit_events, image_parts
 from sqlalchemy import Engine
 
-DEFAULT_THRESHOLD = 0.40
+from maskgate.calibration.store import Calibration
+from maskgate.matching import Case
+
+DEFAULT_FMR = 1e-4  # the settings' operating point
+
+
+def calibrated(calibration: Calibration, fmr: float, case: Case = "full") -> Any:
+    """The threshold the service decides ``case`` at for ``fmr`` (as the response rounds it)."""
+    return pytest.approx(calibration[case].threshold(fmr), abs=1e-6)
 
 
 def b64(image: bytes) -> str:
@@ -23,16 +31,24 @@ def subject(api: Api, photos: Photos) -> dict[str, Any]:
 
 
 def test_the_same_person_matches_the_subject(
-    api: Api, photos: Photos, subject: dict[str, Any], db_engine: Engine
+    api: Api, photos: Photos, subject: dict[str, Any], db_engine: Engine, calibration: Calibration
 ) -> None:
     response = api.verify(photos.flipped, subject_id=subject["id"])
     assert response.status_code == 200, response.text
     result = response.json()
     assert result["match"] is True
-    assert result["score"] > DEFAULT_THRESHOLD
+    assert result["score"] > result["threshold"]
     assert result["score"] > 0.8
-    assert result["threshold"] == pytest.approx(DEFAULT_THRESHOLD)
     assert result["case"] == "full"
+    # Decided at the default operating point, with the full case's calibrated threshold.
+    assert result["fmr"] == DEFAULT_FMR
+    assert result["threshold"] == calibrated(calibration, DEFAULT_FMR)
+    assert result["threshold_extrapolated"] is False
+    # The score's own false match rate, from the full case's calibration.
+    assert result["estimated_fmr"] == pytest.approx(
+        calibration["full"].estimated_fmr(result["score"]), rel=1e-9
+    )
+    assert result["estimated_fmr"] < DEFAULT_FMR
     assert result["subject_id"] == subject["id"]
     face_ids = {f["id"] for f in api.get(f"/v1/subjects/{subject['id']}/faces").json()}
     assert result["face_id"] in face_ids
@@ -46,6 +62,9 @@ def test_the_same_person_matches_the_subject(
     (event,) = audit_events(db_engine, "verify")
     assert (event.target, event.decision) == (subject["id"], "match")
     assert event.detail["case"] == "full"
+    assert event.detail["fmr"] == DEFAULT_FMR
+    assert event.detail["threshold"] == result["threshold"]
+    assert event.detail["estimated_fmr"] == pytest.approx(result["estimated_fmr"], rel=1e-3)
 
 
 def test_another_person_does_not_match_the_subject(
@@ -56,6 +75,7 @@ def test_another_person_does_not_match_the_subject(
     result = response.json()
     assert result["match"] is False
     assert result["score"] < 0.3
+    assert result["estimated_fmr"] > DEFAULT_FMR
     (event,) = audit_events(db_engine, "verify")
     assert event.decision == "no_match"
 
@@ -68,6 +88,7 @@ def test_the_best_template_counts(api: Api, photos: Photos, subject: dict[str, A
     rest = api.verify(photos.shifted, subject_id=subject["id"]).json()
     assert rest["face_id"] == kept["id"]
     assert rest["score"] <= full["score"]
+    assert rest["estimated_fmr"] >= full["estimated_fmr"]
 
 
 def test_verify_against_a_reference_image(api: Api, photos: Photos) -> None:
@@ -177,6 +198,8 @@ def test_a_custom_threshold_is_honoured(api: Api, photos: Photos, subject: dict[
     assert strict["match"] is False
     assert strict["threshold"] == pytest.approx(0.99)
     assert strict["score"] < 0.99
+    assert strict["fmr"] is None  # a fixed threshold decided, no operating point
+    assert strict["estimated_fmr"] > 0
     lenient = api.verify(photos.cameraman, reference=photos.face, threshold="-0.5").json()
     assert lenient["match"] is True
     assert lenient["threshold"] == pytest.approx(-0.5)
@@ -191,6 +214,56 @@ def test_a_custom_threshold_is_honoured(api: Api, photos: Photos, subject: dict[
 def test_an_invalid_threshold_is_422(api: Api, photos: Photos, threshold: str) -> None:
     response = api.verify(photos.flipped, reference=photos.face, threshold=threshold)
     assert_problem(response, 422, "invalid_request")
+
+
+def test_an_fmr_sets_the_operating_point(
+    api: Api, photos: Photos, subject: dict[str, Any], calibration: Calibration
+) -> None:
+    default = api.verify(photos.shifted, subject_id=subject["id"]).json()
+    loose = api.verify(photos.shifted, subject_id=subject["id"], fmr="1e-2").json()
+    assert loose["fmr"] == 1e-2
+    assert loose["threshold"] == calibrated(calibration, 1e-2)
+    assert loose["threshold"] < default["threshold"] == calibrated(calibration, DEFAULT_FMR)
+    # The score and what it carries do not depend on the operating point.
+    assert loose["score"] == pytest.approx(default["score"])
+    assert loose["estimated_fmr"] == pytest.approx(default["estimated_fmr"])
+    # The JSON form takes it as a number.
+    response = api.post(
+        "/v1/verify",
+        json={"probe": b64(photos.flipped), "reference": b64(photos.face), "fmr": 1e-3},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["threshold"] == calibrated(calibration, 1e-3)
+    # An FMR below what the calibration measured is honoured, and said to be extrapolated.
+    floor = calibration["full"].floor
+    tiny = api.verify(photos.flipped, reference=photos.face, fmr=f"{floor / 10:g}").json()
+    assert tiny["threshold_extrapolated"] is True
+    assert tiny["threshold"] > default["threshold"]
+
+
+def test_an_fmr_with_a_threshold_is_an_operating_point_conflict(
+    api: Api, photos: Photos, subject: dict[str, Any]
+) -> None:
+    response = api.verify(photos.flipped, subject_id=subject["id"], fmr="1e-3", threshold="0.5")
+    body = assert_problem(response, 422, "operating_point_conflict")
+    assert "not both" in body["detail"]
+    response = api.post(
+        "/v1/verify",
+        json={
+            "probe": b64(photos.flipped),
+            "subject_id": subject["id"],
+            "fmr": 1e-3,
+            "threshold": 0.5,
+        },
+    )
+    assert_problem(response, 422, "operating_point_conflict")
+
+
+@pytest.mark.parametrize("fmr", ["0", "-1e-4", "1.5", "often"])
+def test_an_invalid_fmr_is_422(api: Api, photos: Photos, fmr: str) -> None:
+    response = api.verify(photos.flipped, reference=photos.face, fmr=fmr)
+    body = assert_problem(response, 422, "invalid_request")
+    assert [e["loc"] for e in body["errors"]] == [["fmr"]]
 
 
 def test_multiple_faces_reject(api: Api, photos: Photos, subject: dict[str, Any]) -> None:

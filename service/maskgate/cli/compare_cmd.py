@@ -1,4 +1,8 @@
-"""`maskgate compare A B` and `maskgate compare --pairs PAIRS.csv --out SCORES.csv`."""
+"""`maskgate compare A B` and `maskgate compare --pairs PAIRS.csv --out SCORES.csv`.
+
+Decisions are taken at an operating point: ``--fmr`` (default: the settings'), whose
+threshold each case's calibration gives, or a fixed cosine ``--threshold`` instead.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from maskgate.calibration.store import Calibration
 from maskgate.cli.analyze_cmd import describe
 from maskgate.cli.common import emit, load_pipeline
 from maskgate.config import Settings
 from maskgate.errors import MaskgateError
-from maskgate.matching import Matcher, Templates
+from maskgate.matching import Comparison, Matcher, Templates
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import run_paths
+from maskgate.pipeline.pairs import faces_for_pairs, usable_face
 from maskgate.pipeline.pipeline import FacePipeline, Outcome
-from maskgate.pipeline.types import FaceRecord
 
 PAIR_COLUMNS = ("path_a", "path_b")
-# ``score`` and ``failure`` come first, in this order: tools read them by position too.
-ADDED_COLUMNS = ("score", "failure", "case", "masked_a", "masked_b")
+# ``score`` and ``failure`` come first, in this order: tools read them by position too;
+# later columns are only ever appended.
+ADDED_COLUMNS = (
+    "score",
+    "failure",
+    "case",
+    "masked_a",
+    "masked_b",
+    "match",
+    "estimated_fmr",
+    "threshold",
+)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,10 +44,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--pairs", type=Path, help="CSV with columns path_a,path_b (others kept)")
     p.add_argument("--out", type=Path, help="where --pairs writes its scores (CSV)")
     p.add_argument("--root", type=Path, help="base of relative paths (default: the CSV's dir)")
-    p.add_argument(
+    point = p.add_mutually_exclusive_group()
+    point.add_argument(
+        "--fmr",
+        type=_fmr,
+        help="operating point: the false match rate a match may carry, 0 < F <= 1; each case "
+        "decides at the threshold its calibration gives (default: the settings', 1e-4)",
+    )
+    point.add_argument(
         "--threshold",
         type=float,
-        help="cosine threshold of whichever case is used (default: the settings' per case)",
+        help="a fixed cosine threshold for whichever case is used, instead of --fmr",
     )
     p.add_argument("--batch", type=int, default=32, help="images per pipeline batch")
     p.add_argument(
@@ -43,32 +65,36 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def usable_face(outcome: Outcome) -> FaceRecord | MaskgateError:
-    """The chosen, usable face, or the error that prevents one."""
-    if isinstance(outcome, MaskgateError):
-        return outcome
-    try:
-        return outcome.usable_face()
-    except MaskgateError as error:
-        return error
-
-
 def templates_of(outcome: Outcome) -> Templates | MaskgateError:
     """The templates of the chosen, usable face, or the error that prevents them."""
     face = usable_face(outcome)
     return face if isinstance(face, MaskgateError) else Templates.of(face)
 
 
-def matcher_for(settings: Settings, threshold: float | None) -> Matcher:
-    """The service's matcher; ``threshold`` replaces that of either case."""
-    if threshold is not None:
-        return Matcher(threshold, threshold)
-    return Matcher(settings.match.threshold, settings.match.threshold_partial)
+def _fmr(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"an FMR lies in (0, 1], got {text}")
+    return value
+
+
+def matcher_for(
+    settings: Settings, calibration: Calibration, fmr: float | None, threshold: float | None
+) -> Matcher:
+    """The service's matcher (the settings' operating point), at ``fmr`` or ``threshold``
+    when one is given."""
+    matcher = Matcher(calibration, fmr=settings.match.fmr, threshold=settings.match.threshold)
+    return matcher.at(fmr=fmr, threshold=threshold)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
-    matcher = matcher_for(settings, args.threshold)
+    try:
+        calibration = Calibration.load(settings.models.dir, settings.pipeline.mask_threshold)
+    except MaskgateError as error:
+        print(f"error: calibration: {error.detail}", file=sys.stderr)  # noqa: T201
+        return 1
+    matcher = matcher_for(settings, calibration, args.fmr, args.threshold)
     if args.pairs is not None:
         if args.images or args.out is None:
             print("error: --pairs takes --out and no image arguments", file=sys.stderr)  # noqa: T201
@@ -100,7 +126,9 @@ def run_two(
     result: dict[str, Any] = {
         "score": None,
         "match": False,
-        "threshold": matcher.threshold,  # the full case's, until a case is decided
+        "threshold": matcher.threshold_for("full"),  # the full case's, until a case is decided
+        "estimated_fmr": None,
+        "fmr": matcher.operating_fmr,
         "case": None,
         "mask_probability": {
             "a": _mask_probability(outcomes[a]),
@@ -119,6 +147,7 @@ def run_two(
             score=round(comparison.score, 6),
             match=comparison.match,
             threshold=comparison.threshold,
+            estimated_fmr=comparison.estimated_fmr,
             case=comparison.case,
         )
     result["a"] = describe(a, outcomes[a])
@@ -129,6 +158,19 @@ def run_two(
 
 def _masked_cell(templates: Templates | MaskgateError) -> str:
     return "" if isinstance(templates, MaskgateError) else str(int(templates.masked))
+
+
+def _decision_cells(comparison: Comparison | None) -> dict[str, str]:
+    """``score``, ``case``, ``match``, ``estimated_fmr`` and ``threshold``; empty on failure."""
+    if comparison is None:
+        return dict.fromkeys(("score", "case", "match", "estimated_fmr", "threshold"), "")
+    return {
+        "score": f"{comparison.score:.6f}",
+        "case": comparison.case,
+        "match": str(int(comparison.match)),
+        "estimated_fmr": f"{comparison.estimated_fmr:.3e}",
+        "threshold": f"{comparison.threshold:.6f}",
+    }
 
 
 def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace) -> int:
@@ -145,28 +187,10 @@ def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace
     def resolve(p: str) -> Path:
         return Path(p) if Path(p).is_absolute() else root / p
 
-    unique = list(dict.fromkeys(resolve(r[c]) for r in rows for c in PAIR_COLUMNS))
-    # E_P only where a comparison needs it: on every masked face, and on a bare face that
-    # meets a masked one in some pair (bare LFW-style runs never pay for it).
-    faces = {
-        path: usable_face(outcome)
-        for path, outcome in run_paths(
-            pipeline,
-            unique,
-            batch=args.batch,
-            desc="embedding",
-            policy=_policy(args),
-            partial_for_bare=False,
-        )
-    }
-    needed: set[Path] = set()
-    for row in rows:
-        a, b = faces[resolve(row["path_a"])], faces[resolve(row["path_b"])]
-        if isinstance(a, FaceRecord) and isinstance(b, FaceRecord) and (a.masked or b.masked):
-            needed.update((resolve(row["path_a"]), resolve(row["path_b"])))
-    lacking = sorted(p for p in needed if isinstance(faces[p], FaceRecord))
-    completed = pipeline.with_partial([f for p in lacking if isinstance(f := faces[p], FaceRecord)])
-    faces.update(zip(lacking, completed, strict=True))
+    pairs = [(resolve(row["path_a"]), resolve(row["path_b"])) for row in rows]
+    faces = faces_for_pairs(
+        pipeline, pairs, policy=_policy(args), batch=args.batch, desc="embedding"
+    )
     templates = {
         path: face if isinstance(face, MaskgateError) else Templates.of(face)
         for path, face in faces.items()
@@ -178,18 +202,16 @@ def run_pairs(pipeline: FacePipeline, matcher: Matcher, args: argparse.Namespace
         for row in rows:
             ta, tb = templates[resolve(row["path_a"])], templates[resolve(row["path_b"])]
             failure = next((t.code for t in (ta, tb) if isinstance(t, MaskgateError)), "")
-            score = case = ""
+            comparison = None
             if not failure:
                 assert isinstance(ta, Templates)
                 assert isinstance(tb, Templates)
                 comparison = matcher.compare(ta, tb)
-                score, case = f"{comparison.score:.6f}", comparison.case
             writer.writerow(
                 {
                     **row,
-                    "score": score,
+                    **_decision_cells(comparison),
                     "failure": failure,
-                    "case": case,
                     "masked_a": _masked_cell(ta),
                     "masked_b": _masked_cell(tb),
                 }

@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from maskgate.app import create_app
+from maskgate.calibration.store import Calibration
 from maskgate.config import Settings
 from maskgate.db import migrate
 from maskgate.db.embedded import resolve_database_url
@@ -43,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         for check in bad:
             print(f"error: model {check.key}: {check.detail}", file=sys.stderr)  # noqa: T201
+        return 1
+    try:
+        # The app loads it again at startup; checked here to refuse before anything starts.
+        Calibration.load(settings.models.dir, settings.pipeline.mask_threshold)
+    except MaskgateError as error:
+        print(f"error: calibration: {error.detail}", file=sys.stderr)  # noqa: T201
         return 1
     try:
         url, embedded = resolve_database_url(settings)

@@ -149,6 +149,35 @@ def bare_faces(mask_threshold: float) -> ColumnElement[bool]:
     return or_(Face.mask_probability.is_(None), Face.mask_probability < mask_threshold)
 
 
+def count_faces(
+    session: Session,
+    tenant_id: uuid.UUID,
+    gallery_id: uuid.UUID,
+    case: Case = "full",
+    only: ColumnElement[bool] | None = None,
+) -> int:
+    """The gallery's faces that have a template of ``case`` and satisfy ``only``: those
+    ``nearest_faces`` searches among."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Face)
+            .where(*_searched(tenant_id, gallery_id, case, only))
+        )
+        or 0
+    )
+
+
+def _searched(
+    tenant_id: uuid.UUID, gallery_id: uuid.UUID, case: Case, only: ColumnElement[bool] | None
+) -> list[ColumnElement[bool]]:
+    column = Face.embedding_full if case == "full" else Face.embedding_partial
+    conditions = [Face.tenant_id == tenant_id, Face.gallery_id == gallery_id, column.is_not(None)]
+    if only is not None:
+        conditions.append(only)
+    return conditions
+
+
 def nearest_faces(
     session: Session,
     tenant_id: uuid.UUID,
@@ -171,12 +200,9 @@ def nearest_faces(
     session.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))
     column = Face.embedding_full if case == "full" else Face.embedding_partial
     distance = column.cosine_distance(probe)
-    conditions = [Face.tenant_id == tenant_id, Face.gallery_id == gallery_id, column.is_not(None)]
-    if only is not None:
-        conditions.append(only)
     query = (
         select(Face.id, Face.subject_id, (1 - distance).label("similarity"))
-        .where(*conditions)
+        .where(*_searched(tenant_id, gallery_id, case, only))
         .order_by(distance)
         .limit(limit)
     )

@@ -1,9 +1,10 @@
-"""Identify's ranking: index searches per case, merged by margin over each case's threshold.
+"""Identify's ranking: index searches per case, merged by the estimated FMR of each score.
 
 A masked probe is searched among every partial-face template; a bare one among the bare
 faces' full-face templates and the masked faces' partial-face templates. Scores of two
-cases are not comparable yet, so candidates are ranked by ``score - threshold`` of their
-case (interim: FMR calibration will replace it).
+cases are not on one scale; the false match rate each carries in its case (the
+calibration's estimate) is, so candidates are ranked by it, lowest first. Where a fixed
+threshold decides every comparison, the score is what decides, and ranks.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from maskgate.subjects import repository as repo
 TEMPLATES_PER_CANDIDATE = 4
 
 
-def margin(comparison: Comparison) -> float:
-    """How far the score is above (or below) the threshold of its case."""
-    return comparison.score - comparison.threshold
+def strength(matcher: Matcher, comparison: Comparison) -> tuple[float, float]:
+    """Sort key of comparisons, strongest first: the lowest estimated FMR (scores of the two
+    cases are only comparable that way; in one case it orders as the score does), the higher
+    score among equals. With a fixed threshold the score decides, so it ranks first: the
+    strongest comparison then matches whenever any does."""
+    if matcher.threshold is not None:
+        return (-comparison.score, comparison.estimated_fmr)
+    return (comparison.estimated_fmr, -comparison.score)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,21 @@ def searches(probe_masked: bool, mask_threshold: float) -> list[Search]:
         Search("full", repo.bare_faces(mask_threshold)),
         Search("partial", repo.masked_faces(mask_threshold)),
     ]
+
+
+def count_templates(
+    session: Session,
+    who: Principal,
+    gallery_id: uuid.UUID,
+    probe_masked: bool,
+    mask_threshold: float,
+) -> int:
+    """N: the gallery's templates the probe's searches compare it with (faces without the
+    template of their search are not compared)."""
+    return sum(
+        repo.count_faces(session, who.tenant_id, gallery_id, search.case, search.only)
+        for search in searches(probe_masked, mask_threshold)
+    )
 
 
 def best_per_subject(
@@ -82,17 +103,16 @@ def ranked_candidates(
     top_k: int,
     mask_threshold: float,
 ) -> list[tuple[uuid.UUID, uuid.UUID, Comparison]]:
-    """The ``top_k`` subjects with the largest margin over the threshold of their case, as
-    (subject id, face id, comparison). Each search yields its own ``top_k`` best subjects,
-    which hold the ``top_k`` best of the merge."""
+    """The ``top_k`` strongest subjects (``strength``), as (subject id, face id, comparison)
+    decided by ``matcher``. Each search yields its own ``top_k`` best subjects (in one case
+    the highest scores carry the lowest FMR), which hold the ``top_k`` best of the merge."""
     best: dict[uuid.UUID, tuple[uuid.UUID, Comparison]] = {}
     for search in searches(probe.masked, mask_threshold):
-        threshold = matcher.threshold_for(search.case)
         found = best_per_subject(session, who, gallery_id, probe, search, top_k)
         for subject_id, (face_id, score) in found.items():
-            comparison = Comparison(score=score, threshold=threshold, case=search.case)
+            comparison = matcher.comparison(score, search.case)
             kept = best.get(subject_id)
-            if kept is None or margin(comparison) > margin(kept[1]):
+            if kept is None or strength(matcher, comparison) < strength(matcher, kept[1]):
                 best[subject_id] = (face_id, comparison)
-    ranked = sorted(best.items(), key=lambda item: margin(item[1][1]), reverse=True)[:top_k]
+    ranked = sorted(best.items(), key=lambda item: strength(matcher, item[1][1]))[:top_k]
     return [(subject_id, face_id, comparison) for subject_id, (face_id, comparison) in ranked]

@@ -16,6 +16,7 @@ from maskgate.errors import (
     LowQuality,
     MultipleFaces,
     NoFace,
+    OperatingPointConflict,
     PayloadTooLarge,
     PipelineTimeout,
     SubjectNotFound,
@@ -30,6 +31,8 @@ from maskgate.state import AppState
 from maskgate.verification import service
 from maskgate.verification.inputs import openapi_body, read_body
 from maskgate.verification.schemas import (
+    FMR_OPERATING_POINT,
+    FMR_SEARCH,
     THRESHOLD_OVERRIDE,
     AnalyzeJson,
     AnalyzeOptions,
@@ -47,6 +50,7 @@ IMAGE_ERRORS = (
     Unauthorized,
     Forbidden,
     InvalidRequest,
+    OperatingPointConflict,
     UnsupportedMediaType,
     EmptyImage,
     CorruptImage,
@@ -61,9 +65,18 @@ POLICY_FIELD = {"type": "string", "enum": ["largest", "central", "reject"], "def
 THRESHOLD_FIELD = {"type": "number", "minimum": -1, "maximum": 1, "description": THRESHOLD_OVERRIDE}
 
 
-def _matcher(state: AppState, threshold: float | None) -> Matcher:
-    """The service's matcher; a threshold in the request replaces that of either case."""
-    return state.matcher if threshold is None else Matcher(threshold, threshold)
+def _fmr_field(description: str) -> dict[str, object]:
+    return {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": description}
+
+
+def _matcher(state: AppState, fmr: float | None, threshold: float | None) -> Matcher:
+    """The service's matcher at the request's operating point: an FMR, or a fixed threshold
+    for either case (not both); neither: the service's own."""
+    if fmr is not None and threshold is not None:
+        raise OperatingPointConflict(
+            "send `fmr` (an operating point) or `threshold` (a fixed cosine threshold), not both"
+        )
+    return state.matcher.at(fmr=fmr, threshold=threshold)
 
 
 @router.post(
@@ -77,6 +90,7 @@ def _matcher(state: AppState, threshold: float | None) -> Matcher:
         files={"probe": "file", "reference": "file"},
         fields={
             "subject_id": {"type": "string", "format": "uuid"},
+            "fmr": _fmr_field(FMR_OPERATING_POINT),
             "threshold": THRESHOLD_FIELD,
             "multiple_faces": POLICY_FIELD,
         },
@@ -86,16 +100,21 @@ def _matcher(state: AppState, threshold: float | None) -> Matcher:
 async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyResult:
     """Send `probe` and either `subject_id` (compared with every template of the subject;
     the best counts) or `reference` (a second image). Multipart file parts, or JSON with
-    base64 images. `match` is `score >= threshold`. `case` says how the faces were compared:
-    `full` when both are bare, `partial` (partial-face templates) when either is masked;
-    each case has its own threshold. A subject whose templates predate partial-face
-    matching cannot be compared with a masked probe (`template_unavailable`)."""
+    base64 images. `case` says how the faces were compared: `full` when both are bare,
+    `partial` (partial-face templates) when either is masked. `estimated_fmr` is the false
+    match rate the score carries in its case; the decision is taken at the operating point
+    `fmr` (default: the service's): `threshold` is the score of `case` whose estimated FMR
+    is `fmr`, and `match` is `score >= threshold`. A fixed `threshold` may be sent instead
+    of `fmr` (`operating_point_conflict` if both). Against a subject, the template whose
+    score carries the lowest estimated FMR counts. A subject whose templates predate
+    partial-face matching cannot be compared with a masked probe
+    (`template_unavailable`)."""
     options, images = await read_body(request, VerifyOptions, ("probe", "reference"))
     if "probe" not in images:
         raise InvalidRequest("send the probe image in `probe`")
     if (options.subject_id is None) == ("reference" not in images):
         raise InvalidRequest("send exactly one of `subject_id` and `reference`")
-    matcher = _matcher(state, options.threshold)
+    matcher = _matcher(state, options.fmr, options.threshold)
     policy = FacePolicy(options.multiple_faces)
     if options.subject_id is not None:
         subject_id = options.subject_id
@@ -122,6 +141,7 @@ async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyRes
         fields={
             "gallery": {"type": "string", "default": "default"},
             "top_k": {"type": "integer", "default": 5, "minimum": 1, "maximum": 100},
+            "fmr": _fmr_field(FMR_SEARCH),
             "threshold": THRESHOLD_FIELD,
             "multiple_faces": POLICY_FIELD,
         },
@@ -129,15 +149,23 @@ async def verify(request: Request, who: VerifyDep, state: StateDep) -> VerifyRes
     ),
 )
 async def identify(request: Request, who: IdentifyDep, state: StateDep) -> IdentifyResult:
-    """The `top_k` most similar subjects of the gallery, best first, one per subject (its
+    """The `top_k` strongest subjects of the gallery, best first, one per subject (its
     best template), through the vector index. A masked probe is compared with every
     template on partial-face templates; a bare probe with bare templates on full-face and
-    with masked templates on partial-face templates. Candidates are ranked by their margin
-    over the threshold of their `case`; `match` marks candidates at or above it."""
+    with masked templates on partial-face templates.
+
+    An open-set search: someone not enrolled meets all N templates compared, and the chance
+    that one matches (the false-positive identification rate) grows as FPIR ≈ N × FMR. So
+    `fmr` (default: the service's) is the risk accepted for the whole search: each
+    comparison is decided at `fmr_per_comparison` = fmr / N, whose threshold per case is in
+    `thresholds`; `decision_rule` says so. Candidates are ranked by `estimated_fmr` (the
+    false match rate of their score in its case), lowest first; `estimated_fpir` is N times
+    it; `match` marks candidates at or above the threshold of their `case`. A fixed
+    `threshold` instead of `fmr` decides every comparison as it is, whatever N."""
     options, images = await read_body(request, IdentifyOptions, ("probe",))
     if "probe" not in images:
         raise InvalidRequest("send the probe image in `probe`")
-    matcher = _matcher(state, options.threshold)
+    matcher = _matcher(state, options.fmr, options.threshold)
     (probe,) = await service.embed_probes(
         state.embedder, images["probe"][:1], FacePolicy(options.multiple_faces)
     )

@@ -4,8 +4,14 @@ Every comparison takes a case (``maskgate.matching``): two bare faces are compar
 full-face templates, a pair with a masked face on their partial-face templates. A stored
 face counts as masked when its mask probability at enrolment reaches the mask threshold;
 one enrolled before partial-face templates existed has none and is skipped in the partial
-case. Over several templates the best is the one with the largest margin over the
-threshold of its case (interim: comparable scores come with FMR calibration).
+case. The scores of the two cases are not on one scale; the false match rate each carries
+(``Comparison.estimated_fmr``, from the models' calibration) is: over several templates
+the best is the one with the lowest estimated FMR.
+
+Identify is an open-set search: a probe of someone not enrolled meets all N templates of
+the gallery, and the chance that one of them matches (the false-positive identification
+rate) grows as FPIR ≈ N × FMR. So the FMR the search accepts is shared out: each comparison
+is decided at fmr / N.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from maskgate.db.models import Face
 from maskgate.embedder.base import Embedder
 from maskgate.errors import GalleryNotFound, MaskgateError, SubjectNotFound, TemplateUnavailable
 from maskgate.kit import metrics
-from maskgate.matching import Case, Comparison, Matcher, Templates, route
+from maskgate.matching import CASES, Case, Comparison, Matcher, Templates, route
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import ImageResult
 from maskgate.pipeline.quality import PROBE
@@ -30,7 +36,12 @@ from maskgate.pipeline.types import FaceRecord
 from maskgate.principal import Principal
 from maskgate.subjects import repository as repo
 from maskgate.subjects.templates import stored_masked, stored_vector
-from maskgate.verification.ranking import margin, ranked_candidates
+from maskgate.verification.ranking import (
+    count_templates,
+    ranked_candidates,
+    searches,
+    strength,
+)
 from maskgate.verification.schemas import (
     Candidate,
     FaceSummary,
@@ -80,15 +91,22 @@ async def embed_probes(
     return probes
 
 
+def _figure(value: float) -> float:
+    """A rate for the audit trail: four significant digits."""
+    return float(f"{value:.4g}")
+
+
 def _verdict(
     session: Session,
     who: Principal,
+    matcher: Matcher,
     comparison: Comparison,
     probe: Probe,
     target: str,
     **extra: Any,
 ) -> VerifyResult:
     """Count, audit and report one verification decision."""
+    fmr = matcher.operating_fmr
     metrics.record_decision("verify", comparison.case, comparison.match)
     audit.record(
         session,
@@ -99,12 +117,17 @@ def _verdict(
         score=round(comparison.score, 4),
         threshold=comparison.threshold,
         case=comparison.case,
+        estimated_fmr=_figure(comparison.estimated_fmr),
+        fmr=fmr,
     )
     return VerifyResult(
         match=comparison.match,
         score=comparison.score,
         threshold=comparison.threshold,
         case=comparison.case,
+        estimated_fmr=comparison.estimated_fmr,
+        fmr=fmr,
+        threshold_extrapolated=matcher.extrapolated(comparison.case),
         probe=summary(probe.result),
         **extra,
     )
@@ -114,7 +137,9 @@ def verify_images(
     session: Session, who: Principal, matcher: Matcher, probe: Probe, reference: Probe
 ) -> VerifyResult:
     comparison = matcher.compare(probe.templates, reference.templates)
-    return _verdict(session, who, comparison, probe, "image", reference=summary(reference.result))
+    return _verdict(
+        session, who, matcher, comparison, probe, "image", reference=summary(reference.result)
+    )
 
 
 def compare_stored(
@@ -136,7 +161,7 @@ def verify_subject(
     subject_id: uuid.UUID,
     mask_threshold: float,
 ) -> VerifyResult:
-    """The best of the subject's templates, by margin over the threshold of each one's case."""
+    """The best of the subject's templates: the lowest estimated FMR (``strength``)."""
     if repo.get_subject(session, who.tenant_id, subject_id) is None:
         raise SubjectNotFound(f"no subject {subject_id}")
     faces = repo.subject_faces(session, who.tenant_id, subject_id)
@@ -153,9 +178,16 @@ def verify_subject(
             f"subject {subject_id} has no partial-face template (enrolled before partial-face "
             "matching): enrol the subject's faces again to compare with masked faces"
         )
-    comparison, best = max(compared, key=lambda pair: margin(pair[0]))
+    comparison, best = min(compared, key=lambda pair: strength(matcher, pair[0]))
     return _verdict(
-        session, who, comparison, probe, str(subject_id), subject_id=subject_id, face_id=best.id
+        session,
+        who,
+        matcher,
+        comparison,
+        probe,
+        str(subject_id),
+        subject_id=subject_id,
+        face_id=best.id,
     )
 
 
@@ -168,11 +200,21 @@ def identify(
     top_k: int,
     mask_threshold: float,
 ) -> IdentifyResult:
+    """The ``top_k`` strongest subjects of the gallery. ``matcher`` holds the operating point
+    of the whole search: its FMR is divided among the N templates compared (FPIR ≈ N × FMR);
+    a fixed threshold decides each comparison as it is."""
     gallery = repo.get_gallery(session, who.tenant_id, gallery_name)
     if gallery is None:
         raise GalleryNotFound(f"no gallery {gallery_name!r}")
     templates = probe.templates
-    chosen = ranked_candidates(session, who, matcher, gallery.id, templates, top_k, mask_threshold)
+    probe_case: Case = "partial" if templates.masked else "full"
+    searched = [search.case for search in searches(templates.masked, mask_threshold)]
+    n = count_templates(session, who, gallery.id, templates.masked, mask_threshold)
+    fmr = matcher.operating_fmr
+    per_comparison = matcher if fmr is None else matcher.at(fmr=fmr / max(n, 1))
+    chosen = ranked_candidates(
+        session, who, per_comparison, gallery.id, templates, top_k, mask_threshold
+    )
     subjects = {
         s.id: s
         for s in (repo.get_subject(session, who.tenant_id, sid) for sid, _, _ in chosen)
@@ -188,11 +230,13 @@ def identify(
             case=comparison.case,
             threshold=comparison.threshold,
             match=comparison.match,
+            estimated_fmr=comparison.estimated_fmr,
+            estimated_fpir=min(1.0, n * comparison.estimated_fmr),
         )
         for sid, face_id, comparison in chosen
         if sid in subjects
     ]
-    probe_case: Case = "partial" if templates.masked else "full"
+    extrapolated = any(per_comparison.extrapolated(case) for case in searched)
     matched = bool(candidates) and candidates[0].match
     decided_case = candidates[0].case if candidates else probe_case  # the top candidate's
     metrics.record_decision("identify", decided_case, matched)
@@ -206,16 +250,46 @@ def identify(
         top_k=top_k,
         top_subject=str(candidates[0].subject_id) if matched else None,
         case=decided_case,
+        estimated_fmr=_figure(candidates[0].estimated_fmr) if candidates else None,
+        fmr=fmr,
+        fmr_per_comparison=None if fmr is None else _figure(per_comparison.fmr),
+        comparisons=n,
     )
     return IdentifyResult(
         candidates=candidates,
         gallery=gallery_name,
         gallery_size=repo.count_subjects(session, who.tenant_id, gallery.id),
+        comparisons=n,
         top_k=top_k,
-        threshold=matcher.threshold_for(probe_case),
+        fmr=fmr,
+        fmr_per_comparison=None if fmr is None else per_comparison.fmr,
+        thresholds={case: per_comparison.threshold_for(case) for case in CASES},
+        threshold_extrapolated=extrapolated,
+        decision_rule=decision_rule(per_comparison, fmr, n, extrapolated),
+        threshold=per_comparison.threshold_for(probe_case),
         case=probe_case,
         probe=summary(probe.result),
     )
+
+
+def decision_rule(per_comparison: Matcher, fmr: float | None, n: int, extrapolated: bool) -> str:
+    """How identify decided, in words."""
+    templates = f"{n} template" + ("" if n == 1 else "s")
+    if fmr is None:
+        return (
+            f"fixed threshold {per_comparison.threshold_for('full'):g} for each of the "
+            f"{templates} compared, not divided among them: FPIR ≈ N × FMR grows with the "
+            "gallery"
+        )
+    if n == 0:
+        return f"no template to compare with, no candidate: FPIR ≈ N × FMR = 0 (FMR {fmr:g})"
+    rule = (
+        f"open-set search over N = {templates}: each comparison is decided at FMR "
+        f"{fmr:g} / {n} = {per_comparison.fmr:.3g}, so that FPIR ≈ N × FMR = {fmr:g}"
+    )
+    if extrapolated:
+        rule += "; that FMR lies below what the calibration measured: thresholds extrapolated"
+    return rule
 
 
 class SubjectHasNoFaces(MaskgateError):
