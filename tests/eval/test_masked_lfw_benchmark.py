@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from maskgate.calibration.store import Calibration
 from maskgate.eval import masked_lfw, real_masks
 from maskgate.masks.synth import MaskSynthesizer
 from maskgate.pipeline.pipeline import FacePipeline
@@ -19,9 +20,12 @@ pytestmark = [pytest.mark.lfw, pytest.mark.slow]
 
 
 def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
-    pipeline: FacePipeline, lfw_dir: Path, masks_dir: Path
+    pipeline: FacePipeline, lfw_dir: Path, masks_dir: Path, model_dir: Path
 ) -> None:
-    report = masked_lfw.evaluate(pipeline, MaskSynthesizer.from_dir(masks_dir), lfw_dir)
+    calibration = Calibration.load(model_dir, pipeline.mask_threshold)
+    report = masked_lfw.evaluate(
+        pipeline, MaskSynthesizer.from_dir(masks_dir), lfw_dir, calibration=calibration
+    )
     acc = {
         setting: {system: r["accuracy_mean"] for system, r in systems.items()}
         for setting, systems in report["settings"].items()
@@ -36,6 +40,16 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
     routing = report["routing"]
     assert routing["bare"]["classified_masked"] <= 0.01
     assert routing["templates"]["classified_masked"] >= 0.995
+    # The calibration (folds 1-5) holds on folds 6-10: the observed FMR at each requested
+    # operating point within a factor of 2 of the request, per case and per setting
+    # (measured ratios 0.81-1.30).
+    for view, rows in report["calibration_check"].items():
+        assert {(r["case"], r["requested_fmr"]) for r in rows} == {
+            (case, fmr) for case in ("full", "partial") for fmr in (1e-2, 1e-3, 1e-4)
+        }
+        for r in rows:
+            assert r["impostors"] > 5_000_000, (view, r)
+            assert 0.5 <= r["ratio"] <= 2.0, (view, r)
 
 
 def test_real_masks_are_mostly_routed_to_e_p(pipeline: FacePipeline, lfw_dir: Path) -> None:

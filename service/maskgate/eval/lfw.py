@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,75 +9,60 @@ from typing import Any
 
 import numpy as np
 
-from maskgate.errors import MaskgateError
 from maskgate.eval.lfw_protocol import Pair, read_pairs
 from maskgate.eval.metrics import kfold_accuracy, summarize
-from maskgate.matching import cosine
+from maskgate.eval.report import Figures, case_figures, write_report
+from maskgate.eval.routed import RoutedScores, score_routed
 from maskgate.pipeline.choose import FacePolicy
-from maskgate.pipeline.files import run_paths
 from maskgate.pipeline.pipeline import FacePipeline
+
+TITLE = "LFW View 2"
 
 
 @dataclass(frozen=True)
 class PairScores:
     pairs: list[Pair]
-    scores: np.ndarray  # NaN where an image failed
-    failures: dict[Path, str]  # image -> error code
-    images: int
-    seconds: float
+    routed: RoutedScores  # per pair, in the same order
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.array([p.same for p in self.pairs], dtype=np.bool_)
 
 
 def score_pairs(
     pipeline: FacePipeline, root: Path, pairs: list[Pair], policy: FacePolicy = FacePolicy.CENTRAL
 ) -> PairScores:
-    """Embed every distinct image once (in batches), then score every pair.
+    """Score every pair as the service would: E_F when both faces are bare, E_P when C calls
+    either masked (``routed.score_routed``; each distinct image is embedded once).
 
     LFW crops are centred on the labelled person, so the face nearest the centre is used.
     """
     paths = [p.paths(root) for p in pairs]
-    unique = list(dict.fromkeys(x for ab in paths for x in ab))
-    start = time.perf_counter()
-    vectors: dict[Path, np.ndarray] = {}
-    failures: dict[Path, str] = {}
-    for path, outcome in run_paths(pipeline, unique, desc="LFW images", policy=policy):
-        try:
-            if isinstance(outcome, MaskgateError):
-                raise outcome
-            embedding = outcome.usable_face().embedding
-            assert embedding is not None
-            vectors[path] = embedding
-        except MaskgateError as error:
-            failures[path] = error.code
-    seconds = time.perf_counter() - start
-    scores = np.array(
-        [
-            cosine(vectors[a], vectors[b]) if a in vectors and b in vectors else np.nan
-            for a, b in paths
-        ]
-    )
-    return PairScores(pairs, scores, failures, len(unique), seconds)
+    return PairScores(pairs, score_routed(pipeline, paths, policy=policy, desc="LFW images"))
 
 
 def report(result: PairScores) -> dict[str, Any]:
-    labels = np.array([p.same for p in result.pairs])
+    routed, labels = result.routed, result.labels
     folds = np.array([p.fold for p in result.pairs])
-    kfold = kfold_accuracy(result.scores, labels, folds)
+    kfold = kfold_accuracy(routed.scores, labels, folds)
     return {
         "protocol": "LFW View 2, 10-fold cross-validation (threshold from 9 folds)",
-        **summarize(result.scores, labels, folds),
+        **summarize(routed.scores, labels, folds),
         "fold_accuracies": kfold.per_fold,
         "fold_thresholds": kfold.thresholds,
-        "failure_to_enrol_images": len(result.failures),
-        "failure_to_enrol_pairs": int(np.isnan(result.scores).sum()),
-        "failures_by_reason": dict(Counter(result.failures.values())),
-        "failed_images": sorted(str(p) for p in result.failures),
-        "images": result.images,
-        "seconds": round(result.seconds, 1),
-        "images_per_second": round(result.images / result.seconds, 1),
+        "failure_to_enrol_images": len(routed.failures),
+        "failure_to_enrol_pairs": int(np.isnan(routed.scores).sum()),
+        "failures_by_reason": dict(Counter(routed.failures.values())),
+        "failed_images": sorted(str(p) for p in routed.failures),
+        "cases": routed.case_counts(labels),
+        "images": routed.images,
+        "seconds": round(routed.seconds, 1),
+        "images_per_second": round(routed.images / routed.seconds, 1),
     }
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    cases = summary["cases"]
     return "\n".join(
         [
             "| metric | value |",
@@ -92,10 +75,17 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| failure to enrol | {summary['failure_to_enrol_images']} images, "
             f"{summary['failure_to_enrol_pairs']} pairs (counted as non-matches) |",
             f"| pairs | {summary['n_pairs']} ({summary['n_genuine']} genuine) |",
+            f"| routed to E_F (both bare) | {cases['full']['n_pairs']} pairs |",
+            f"| routed to E_P (a face masked) | {cases['partial']['n_pairs']} pairs |",
             f"| throughput | {summary['images_per_second']} images/s |",
             "",
         ]
     )
+
+
+def figures(result: PairScores) -> Figures:
+    """DET curves of all pairs (as routed, failures included) and of each case."""
+    return case_figures(result.routed, result.labels)
 
 
 def evaluate_lfw(
@@ -104,9 +94,10 @@ def evaluate_lfw(
     out_dir: Path,
     policy: FacePolicy = FacePolicy.CENTRAL,
 ) -> dict[str, Any]:
+    """Score View 2 and write the report folder: lfw.json, lfw.md, det.png, hist-<case>.png."""
     pairs = read_pairs(data_dir / "pairs.txt")
-    summary = {**report(score_pairs(pipeline, data_dir, pairs, policy)), "face_policy": policy}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "lfw.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out_dir / "lfw.md").write_text("# LFW View 2\n\n" + markdown(summary))
+    result = score_pairs(pipeline, data_dir, pairs, policy)
+    summary = {**report(result), "face_policy": policy}
+    text = f"# {TITLE}\n\n" + markdown(summary)
+    write_report(out_dir, "lfw", summary, text, title=TITLE, figures=figures(result))
     return summary

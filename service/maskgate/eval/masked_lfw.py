@@ -20,12 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from maskgate.calibration.fit import check, check_markdown
+from maskgate.calibration.settings import Analysed, case_settings
+from maskgate.calibration.store import Calibration
 from maskgate.errors import MaskgateError
 from maskgate.eval.lfw_protocol import Pair, read_pairs
 from maskgate.eval.metrics import kfold_accuracy, summarize
+from maskgate.eval.report import Figures
 from maskgate.masks.photos import decode_rgb, encode_jpeg, mask_faces
 from maskgate.masks.synth import MaskSynthesizer, rng_for
-from maskgate.matching import Templates, cosine, route
+from maskgate.matching import CASES, Templates, cosine, route
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import chunks
 from maskgate.pipeline.pipeline import FacePipeline, ImageResult
@@ -33,6 +37,8 @@ from maskgate.train.protocol import TEMPLATE_STYLES, TEST_FOLDS, UNSEEN_STYLES
 
 VIEWS = {"templates": TEMPLATE_STYLES, "unseen": UNSEEN_STYLES}
 SETTINGS = ("no_mask", "one_side", "both")
+SYSTEM_NAMES = {"pipeline": "pipeline", "e_f": "E_F alone"}
+TITLE = "Masked LFW (folds 6-10)"
 
 
 @dataclass
@@ -47,6 +53,38 @@ class View:
 class Scored:
     templates: dict[Path, Templates]
     p_masked: dict[Path, float]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The report, and the scores behind it: per (setting, system), one score and case per
+    pair (``pair_scores``), all on the same pairs (``labels``)."""
+
+    report: dict[str, Any]
+    labels: np.ndarray
+    scores: dict[tuple[str, str], tuple[np.ndarray, list[str]]]
+
+    def figures(self) -> Figures:
+        """DET curves per setting and system (E_F alone dashed beside the pipeline), and the
+        pipeline's pairs of each case, pooled over the settings, for the histograms."""
+        det = {
+            f"{setting} · {SYSTEM_NAMES[system]}": (scores, self.labels)
+            for (setting, system), (scores, _) in self.scores.items()
+        }
+        routed = [
+            (scores, np.array(cases))
+            for (_, system), (scores, cases) in self.scores.items()
+            if system == "pipeline"
+        ]
+        by_case: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            case: (
+                np.concatenate([s[c == case] for s, c in routed]),
+                np.concatenate([self.labels[c == case] for _, c in routed]),
+            )
+            for case in CASES
+        }
+        dashed = frozenset(label for label in det if label.endswith(SYSTEM_NAMES["e_f"]))
+        return Figures(det=det, cases=by_case, dashed=dashed)
 
 
 def _crop(outcome: ImageResult | MaskgateError) -> np.ndarray | str:
@@ -131,7 +169,28 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[str], None] = lambda _: None,
     views: dict[str, View] | None = None,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
+    """The report of ``score``."""
+    return score(
+        pipeline, synth, data_dir, seed=seed, progress=progress, views=views,
+        calibration=calibration,
+    ).report  # fmt: skip
+
+
+def score(
+    pipeline: FacePipeline,
+    synth: MaskSynthesizer,
+    data_dir: Path,
+    *,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
+    views: dict[str, View] | None = None,
+    calibration: Calibration | None = None,
+) -> Evaluation:
+    """Score every setting with both systems; the report and the scores behind it. With a
+    calibration, also check it on every comparison of two different photos of the test
+    folds (``calibration_check``)."""
     pairs = [p for p in read_pairs(data_dir / "pairs.txt") if p.fold in TEST_FOLDS]
     paths = list(dict.fromkeys(x for p in pairs for x in p.paths(data_dir)))
     start = time.perf_counter()
@@ -141,6 +200,7 @@ def evaluate(
     labels = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     results: dict[str, Any] = {}
+    all_scores: dict[tuple[str, str], tuple[np.ndarray, list[str]]] = {}
     for style in VIEWS:
         setting_views = {
             "no_mask": ("bare", "bare"),
@@ -153,6 +213,7 @@ def evaluate(
             key = setting if style == "templates" else f"{setting}_unseen"
             for system in ("pipeline", "e_f"):
                 s, cases = pair_scores(pairs, data_dir, scored[va], scored[vb], system)
+                all_scores[key, system] = (s, cases)
                 summary: dict[str, Any] = dict(summarize(s, labels, folds))
                 # the mean of the 5 folds' best-accuracy thresholds (each from the other 4)
                 summary["threshold"] = float(np.mean(kfold_accuracy(s, labels, folds).thresholds))
@@ -167,7 +228,7 @@ def evaluate(
         }
         for name, view in views.items()
     }  # fmt: skip
-    return {
+    report = {
         "protocol": "LFW View 2 folds 6-10 (3,000 pairs), 5-fold cross-validated accuracy",
         "seed": seed,
         "template_styles": list(TEMPLATE_STYLES),
@@ -175,7 +236,38 @@ def evaluate(
         "settings": results,
         "routing": routing,
         "images": len(paths),
-        "seconds": round(time.perf_counter() - start, 1),
+    }
+    if calibration is not None:
+        progress("checking the calibration on every pair of photos")
+        report["calibration_check"] = calibration_check(calibration, scored)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return Evaluation(report, labels, all_scores)
+
+
+def _analysed(scored: Scored, people: dict[str, int], photos: dict[Path, int]) -> Analysed:
+    paths = list(scored.templates)
+    templates = [scored.templates[p] for p in paths]
+    return Analysed(
+        full=np.stack([t.full for t in templates]),
+        partial=np.stack([t.vector("partial") for t in templates]),
+        masked=np.array([t.masked for t in templates]),
+        person=np.array([people[p.parent.name] for p in paths]),
+        photo=np.array([photos[p] for p in paths]),
+    )
+
+
+def calibration_check(
+    calibration: Calibration, scored: dict[str, Scored]
+) -> dict[str, list[dict[str, Any]]]:
+    """Observed FMR at the calibrated thresholds of FMR 1e-2, 1e-3, 1e-4, per case, over
+    every comparison of two different photos of the test folds (not only the pairs)."""
+    paths = list(dict.fromkeys(p for s in scored.values() for p in s.templates))
+    people = {name: i for i, name in enumerate(dict.fromkeys(p.parent.name for p in paths))}
+    photos = {path: i for i, path in enumerate(paths)}
+    bare = _analysed(scored["bare"], people, photos)
+    return {
+        name: check(calibration, case_settings(bare, _analysed(scored[name], people, photos)))
+        for name in VIEWS
     }
 
 
@@ -184,7 +276,7 @@ def markdown(report: dict[str, Any]) -> str:
         "| setting | system | accuracy | TAR@FAR 1e-3 | EER | threshold | E_P share | failed |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    names = {"pipeline": "pipeline (C routes E_F/E_P)", "e_f": "E_F alone"}
+    names = {"pipeline": "pipeline (C routes E_F/E_P)", "e_f": SYSTEM_NAMES["e_f"]}
     for setting, systems in report["settings"].items():
         for system, s in systems.items():
             lines.append(
@@ -198,4 +290,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {r['images']} | {100 * r['classified_masked']:.2f}% | {r['failures']} |"
         )
+    for name, rows in report.get("calibration_check", {}).items():
+        lines += [
+            "",
+            f"Calibration check, masks of the {name} view: every comparison of two different "
+            "photos of folds 6-10, at the thresholds the calibration (folds 1-5) gives",
+            "",
+            check_markdown(rows).rstrip("\n"),
+        ]
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "KFoldResult",
+    "accuracy_at",
     "best_threshold",
     "det_curve",
     "eer",
@@ -107,6 +108,11 @@ def best_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
 def _accuracy(s: FloatArray, y: BoolArray, threshold: float) -> float:
     accepted = np.nan_to_num(s, nan=-np.inf) >= threshold
     return float(np.mean(accepted == y))
+
+
+def accuracy_at(scores: ArrayLike, labels: ArrayLike, threshold: float) -> float:
+    """Share of pairs decided right at ``threshold`` (failed pairs are non-matches)."""
+    return _accuracy(*_validate(scores, labels), threshold)
 
 
 def kfold_accuracy(scores: ArrayLike, labels: ArrayLike, folds: ArrayLike) -> KFoldResult:
