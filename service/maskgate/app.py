@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from maskgate import __version__
 from maskgate.api.middleware import RequestContextMiddleware
 from maskgate.api.problems import install_problem_handlers
-from maskgate.calibration.store import Calibration
 from maskgate.config import Settings
 from maskgate.db.embedded import resolve_database_url
 from maskgate.db.engine import make_engine, make_sessionmaker
@@ -78,11 +77,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             # Decisions need the calibration: without it (or with one made for other models)
             # the start fails with the reason (ModelError), never falls back to a guess.
-            matcher = Matcher(
-                Calibration.load(settings.models.dir, settings.pipeline.mask_threshold),
-                fmr=settings.match.fmr,
-                threshold=settings.match.threshold,
-            )
+            matcher = Matcher.from_settings(settings)
             if database_url is not None:
                 url = database_url
             else:

@@ -21,6 +21,7 @@ from maskgate.pipeline.types import FaceRecord
 
 if TYPE_CHECKING:
     from maskgate.calibration.store import Calibration
+    from maskgate.config import Settings
 
 Case = Literal["full", "partial"]
 CASES: tuple[Case, ...] = ("full", "partial")
@@ -81,6 +82,15 @@ class Matcher:
     calibration: Calibration
     fmr: float = DEFAULT_FMR
     threshold: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Matcher:
+        """The service's matcher: the models' calibration (``ModelError`` when it is missing
+        or made for other models) at the settings' operating point."""
+        from maskgate.calibration.store import Calibration  # it imports this module
+
+        calibration = Calibration.load(settings.models.dir, settings.pipeline.mask_threshold)
+        return cls(calibration, fmr=settings.match.fmr, threshold=settings.match.threshold)
 
     def at(self, fmr: float | None = None, threshold: float | None = None) -> Matcher:
         """This matcher at another operating point (at most one of the two)."""

@@ -23,9 +23,9 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
     pipeline: FacePipeline, lfw_dir: Path, masks_dir: Path, model_dir: Path
 ) -> None:
     calibration = Calibration.load(model_dir, pipeline.mask_threshold)
-    report = masked_lfw.evaluate(
+    report = masked_lfw.score(
         pipeline, MaskSynthesizer.from_dir(masks_dir), lfw_dir, calibration=calibration
-    )
+    ).report
     acc = {
         setting: {system: r["accuracy_mean"] for system, r in systems.items()}
         for setting, systems in report["settings"].items()

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from maskgate.calibration.store import Calibration
 from maskgate.cli.analyze_cmd import describe
 from maskgate.cli.common import emit, load_pipeline
 from maskgate.config import Settings
@@ -78,23 +77,13 @@ def _fmr(text: str) -> float:
     return value
 
 
-def matcher_for(
-    settings: Settings, calibration: Calibration, fmr: float | None, threshold: float | None
-) -> Matcher:
-    """The service's matcher (the settings' operating point), at ``fmr`` or ``threshold``
-    when one is given."""
-    matcher = Matcher(calibration, fmr=settings.match.fmr, threshold=settings.match.threshold)
-    return matcher.at(fmr=fmr, threshold=threshold)
-
-
 def run(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        calibration = Calibration.load(settings.models.dir, settings.pipeline.mask_threshold)
+        matcher = Matcher.from_settings(settings).at(fmr=args.fmr, threshold=args.threshold)
     except MaskgateError as error:
         print(f"error: calibration: {error.detail}", file=sys.stderr)  # noqa: T201
         return 1
-    matcher = matcher_for(settings, calibration, args.fmr, args.threshold)
     if args.pairs is not None:
         if args.images or args.out is None:
             print("error: --pairs takes --out and no image arguments", file=sys.stderr)  # noqa: T201

@@ -161,23 +161,6 @@ def pair_scores(
     return np.array(scores), cases
 
 
-def evaluate(
-    pipeline: FacePipeline,
-    synth: MaskSynthesizer,
-    data_dir: Path,
-    *,
-    seed: int = 0,
-    progress: Callable[[str], None] = lambda _: None,
-    views: dict[str, View] | None = None,
-    calibration: Calibration | None = None,
-) -> dict[str, Any]:
-    """The report of ``score``."""
-    return score(
-        pipeline, synth, data_dir, seed=seed, progress=progress, views=views,
-        calibration=calibration,
-    ).report  # fmt: skip
-
-
 def score(
     pipeline: FacePipeline,
     synth: MaskSynthesizer,
