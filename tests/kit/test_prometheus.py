@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +22,7 @@ from maskgate.errors import SubjectNotFound
 from maskgate.kit.metrics import (
     MetricsMiddleware,
     metrics_response,
+    multiprocess_registry,
     record_decision,
     stage_observer,
 )
@@ -191,3 +193,23 @@ def test_no_metric_is_labelled_by_an_identifier() -> None:
         if family.name.startswith("maskgate_"):
             for s in family.samples:
                 assert not forbidden & set(s.labels), (family.name, s.labels)
+
+
+def test_a_file_a_process_is_still_creating_does_not_break_a_scrape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prometheus_client`` creates a process's file empty before sizing it; a scrape that
+    lands in between used to fail (struct.error, a 500 on the worker's /metrics)."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run(
+        [sys.executable, "-c", WORKER], env=env, capture_output=True, check=True, timeout=60
+    )
+    (tmp_path / "counter_999999.db").touch()  # another process, between open and truncate
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in multiprocess_registry().collect()
+        for s in family.samples
+    }
+    request = (("method", "POST"), ("route", "/v1/verify"), ("status", "200"))
+    assert samples["maskgate_http_requests_total", request] == 1.0

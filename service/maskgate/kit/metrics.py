@@ -16,6 +16,8 @@ gauges are dropped once ``prometheus_client.multiprocess.mark_process_dead(pid)`
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -198,10 +200,30 @@ class BrokerCollector(Collector):
         return [depth, up]
 
 
+class SettledFilesCollector(multiprocess.MultiProcessCollector):
+    """``MultiProcessCollector`` without the files a process is creating at this moment.
+
+    ``prometheus_client`` creates a process's file empty, then sizes it: a scrape in between
+    failed on it (``struct.error``, a 500 from ``/metrics``; seen in the worker tests while a
+    pool process recorded its first values). A file under 8 bytes holds no value yet."""
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            with contextlib.suppress(OSError):  # a live gauge's file removed meanwhile
+                if os.path.getsize(path) >= FILE_HEADER_BYTES:
+                    files.append(path)
+        metrics: Iterable[Metric] = self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return metrics
+
+
+FILE_HEADER_BYTES = 8  # the used-bytes counter at the start of every multiprocess file
+
+
 def multiprocess_registry() -> CollectorRegistry:
     """A registry reading every process's values from ``PROMETHEUS_MULTIPROC_DIR``."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    SettledFilesCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 
 
