@@ -73,10 +73,12 @@ class BrokerSettings(BaseModel):
     # Where workers store results (short-lived); unset: the broker's Redis.
     result_url: str | None = None
     queue: str = "maskgate.pipeline"
-    # A message a worker took but never acknowledged (the worker died) goes back to the queue
-    # after this long. Above the longest a live worker holds a message (one flush interval and
-    # two batches), else messages run twice; below ``embedder.timeout_s``, else the redelivered
-    # request is answered after its caller has given up.
+    # A message a worker took but never acknowledged goes back to the queue this long after
+    # the worker stopped (died, froze, lost Redis): live workers refresh the messages they
+    # hold, however long their batches (``worker/visibility.py``). Below
+    # ``embedder.timeout_s``, else the redelivered request is answered after its caller has
+    # given up; a few refresh intervals (a quarter of it each) above a stall of the worker's
+    # main process, else its messages run twice.
     visibility_timeout_s: float = Field(10.0, gt=0)
 
 

@@ -251,6 +251,53 @@ def test_a_request_lost_in_transit_is_sent_again(
     assert 3.0 <= elapsed < 10.0  # sent again at visibility timeout + 2 s
 
 
+def test_a_request_lost_behind_a_backlog_is_sent_again_once_the_queue_drains(
+    worker_a: WorkerProcess, redis_server: RedisServer, model_dir: Path, photos: Photos
+) -> None:
+    """As above, but other messages are still queued when the redelivery window ends (a
+    backlog, which must not grow by resends): the lost request is sent again as soon as the
+    queue is empty, not never."""
+    queue = "maskgate.lost-behind"
+    settings = Settings(
+        broker=BrokerSettings(url=redis_server.url, queue=queue, visibility_timeout_s=1.0),
+        embedder=EmbedderSettings(timeout_s=20.0),
+        models=ModelSettings(dir=model_dir),
+    )
+    redis = redis_server.client()
+    backlog_s = 6.0  # queued past the first look at 3 s (visibility timeout + 2 s)
+
+    def lose_then_deliver() -> float:
+        wait_for(lambda: redis.llen(queue) == 1, 10, "the first message")
+        redis.rpop(queue)  # lost
+        redis.lpush(queue, b"someone else's request")
+        time.sleep(backlog_s)
+        assert redis.llen(queue) == 1, "sent again while the queue was not empty"
+        redis.rpop(queue)  # the backlog drained
+        drained = time.monotonic()
+        wait_for(lambda: redis.llen(queue) == 1, 5, "the message sent again")
+        redis.rpoplpush(queue, "maskgate.pipeline")  # to worker_a
+        return drained
+
+    async def scenario() -> tuple[list[Outcome], float, float]:
+        embedder = CeleryEmbedder(settings)
+        await embedder.start()
+        try:
+            broker = asyncio.to_thread(lose_then_deliver)
+            outcomes, drained = await asyncio.gather(
+                embedder.analyze([photos.face], quality=PROBE, policy=FacePolicy.LARGEST), broker
+            )
+            return outcomes, drained, time.monotonic()
+        finally:
+            await embedder.aclose()
+
+    try:
+        (outcome,), drained, answered = asyncio.run(scenario())
+    finally:
+        redis.close()
+    assert isinstance(outcome, ImageResult)
+    assert answered - drained < 5.0  # sent again within a second or so of the drain
+
+
 def test_an_embedder_without_broker_is_not_ready(
     model_dir: Path, redis_server: RedisServer
 ) -> None:

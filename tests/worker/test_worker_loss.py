@@ -1,11 +1,15 @@
 """Acceptance: two workers, 32 concurrent /v1/verify, one worker killed (SIGKILL, with its
 pool) in the middle of a batch. Every request gets a correct answer or an explicit retryable
 error, none hangs, none is lost: the dead worker's unacknowledged messages go back to the
-queue after the visibility timeout and the other worker answers them."""
+queue after the visibility timeout and the other worker answers them. And the converse: the
+messages of a live worker stay with it however long its batch takes."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +28,12 @@ from worker_helpers import (
     wait_for,
     wait_until_serving,
 )
+
+from maskgate.config import BrokerSettings, EmbedderSettings, ModelSettings, Settings
+from maskgate.embedder.celery import CeleryEmbedder
+from maskgate.pipeline.choose import FacePolicy
+from maskgate.pipeline.pipeline import ImageResult, Outcome
+from maskgate.pipeline.quality import PROBE
 
 pytestmark = pytest.mark.worker
 
@@ -115,3 +125,71 @@ def run_and_kill(
         killed.kill()
         results = [future.result(timeout=TIMEOUT_S + 30) for future in futures]
     return results, killed, held
+
+
+def test_a_live_worker_keeps_the_messages_it_holds_past_the_visibility_timeout(
+    redis_server: RedisServer,
+    worker_env: dict[str, str],
+    model_dir: Path,
+    photos: Photos,
+    tmp_path: Path,
+) -> None:
+    """The worker's pool process is stopped for four visibility timeouts while the worker
+    holds four requests (a batch far longer than the timeout, as on a slow CPU): nothing is
+    handed out again, and each request runs once when the pool goes on."""
+    queue = "maskgate.held"
+    visibility_s, stopped_s, requests = 1.0, 4.0, 4
+    env = {
+        **worker_env,
+        "MASKGATE_BROKER__QUEUE": queue,
+        "MASKGATE_BROKER__VISIBILITY_TIMEOUT_S": str(visibility_s),
+    }
+    # The API side never resends here (its redelivery window is past its deadline): any
+    # second run of a request would come from the broker's redelivery.
+    settings = Settings(
+        broker=BrokerSettings(url=redis_server.url, queue=queue, visibility_timeout_s=60.0),
+        embedder=EmbedderSettings(timeout_s=30.0),
+        models=ModelSettings(dir=model_dir),
+    )
+    worker = start_worker("held", env, tmp_path)
+    redis = redis_server.client()
+    queued: list[int] = []
+
+    def stall_the_pool() -> None:
+        time.sleep(0.5)  # the requests are sent
+        wait_for(lambda: redis.llen(queue) == 0, 10, "the worker to take the requests")
+        deadline = time.monotonic() + stopped_s
+        while time.monotonic() < deadline:  # the worker took them; are copies queued?
+            queued.append(int(redis.llen(queue)))
+            time.sleep(0.05)
+        for pid in pool:
+            os.kill(pid, signal.SIGCONT)
+
+    async def scenario() -> list[Outcome]:
+        embedder = CeleryEmbedder(settings)
+        await embedder.start()
+        try:
+            calls = [
+                embedder.analyze([photos.face], quality=PROBE, policy=FacePolicy.LARGEST)
+                for _ in range(requests)
+            ]
+            results = await asyncio.gather(asyncio.to_thread(stall_the_pool), *calls)
+            return [outcome for (outcome,) in results[1:]]
+        finally:
+            await embedder.aclose()
+
+    try:
+        wait_until_serving(worker, settings)
+        pool = worker.pool_pids()
+        assert len(pool) == 1, pool
+        os.kill(pool[0], signal.SIGSTOP)
+        outcomes = asyncio.run(scenario())
+        ran = worker.metric("maskgate_worker_tasks_total", outcome="success")
+    finally:
+        for pid in worker.pool_pids():
+            os.kill(pid, signal.SIGCONT)
+        worker.stop()
+        redis.close()
+    assert all(isinstance(outcome, ImageResult) for outcome in outcomes)
+    assert max(queued) == 0, "a held message was put back in the queue"
+    assert ran == requests  # each request ran once

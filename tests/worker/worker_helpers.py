@@ -114,6 +114,18 @@ class WorkerProcess:
     def signal_group(self, signum: int) -> None:
         os.killpg(self.process.pid, signum)
 
+    def pool_pids(self) -> list[int]:
+        """The pool processes: the main process's children (from ``/proc``)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
     def kill(self) -> None:
         """SIGKILL to the main process and its pool: nothing runs any cleanup."""
         if self.alive():

@@ -16,10 +16,12 @@ Failures, all explicit and retryable for the client:
   buffer does not consult the revoked set; the deadline in the message does the job.)
 - A worker killed mid-batch: its messages were never acknowledged and go back to the queue
   after ``broker.visibility_timeout_s``; another worker answers them within the deadline.
+  (Live workers keep the messages they hold from that redelivery: ``worker/visibility.py``.)
   One window remains in kombu's Redis transport: a message is popped (``BRPOP``) before the
   worker records it as unacknowledged, and a worker killed in between loses it. So a request
-  still without a result two seconds past the visibility timeout, while the queue is empty
-  (nothing is waiting its turn), is sent once more under the same task id. Duplicates are
+  still without a result two seconds past the visibility timeout is sent once more under the
+  same task id as soon as the queue is empty (nothing is waiting its turn; checked every
+  second), and again if it is still unanswered a redelivery window later. Duplicates are
   harmless (the task is idempotent; the first result is read), and a backlog never causes
   a resend, so an overloaded queue is not made longer.
 
@@ -60,6 +62,8 @@ from maskgate.worker.tasks import TASK_NAME
 
 log = structlog.stdlib.get_logger(__name__)
 RETRY_AFTER_S = 5
+# How often a request that may have been lost looks whether the queue has drained.
+RESEND_CHECK_S = 1.0
 
 
 class CeleryEmbedder:
@@ -90,6 +94,7 @@ class CeleryEmbedder:
             retry_on_error=[redis.ConnectionError],
         )
         self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        self._queue_seen = (float("-inf"), False)  # (time.monotonic(), queue was empty)
         self._arrived = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._started = self._closing = False
@@ -158,6 +163,7 @@ class CeleryEmbedder:
                 await asyncio.to_thread(send)
                 payload = await self._wait(task_id, future, send)
         except TimeoutError:
+            log.warning("pipeline_timeout", task_id=task_id, images=len(images))
             detail = f"No answer from the face pipeline within {self._timeout_s:g} s"
             raise PipelineTimeout(detail) from None
         except BROKER_ERRORS:
@@ -173,13 +179,30 @@ class CeleryEmbedder:
     async def _wait(
         self, task_id: str, future: asyncio.Future[bytes], send: Callable[[], None]
     ) -> bytes:
-        """The result; the task is sent once more if it seems lost (see the module doc)."""
-        if self._resend_after_s < self._timeout_s:
-            await asyncio.wait({future}, timeout=self._resend_after_s)
-            if not future.done() and await asyncio.to_thread(self._health.queue_length) == 0:
+        """The result; the task is sent again while it seems lost (see the module doc)."""
+        if self._resend_after_s >= self._timeout_s:
+            return await future
+        wait_s = self._resend_after_s
+        while not future.done():
+            await asyncio.wait({future}, timeout=wait_s)
+            if future.done():
+                break
+            if await self._queue_is_empty():
                 log.warning("task_resent", task_id=task_id)
                 await asyncio.to_thread(send)
-        return await future
+                wait_s = self._resend_after_s
+            else:  # a backlog: the message may be in it; look again shortly
+                wait_s = RESEND_CHECK_S
+        return future.result()
+
+    async def _queue_is_empty(self) -> bool:
+        """Whether the queue is empty (``LLEN``, shared by the requests asking within half a
+        second of each other); False when Redis does not answer."""
+        checked_at, empty = self._queue_seen
+        if time.monotonic() - checked_at >= RESEND_CHECK_S / 2:
+            empty = await asyncio.to_thread(self._health.queue_length) == 0
+            self._queue_seen = (time.monotonic(), empty)
+        return empty
 
     def _send(
         self,

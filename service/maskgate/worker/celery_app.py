@@ -57,7 +57,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # beyond that stay in Redis for the other workers.
         "worker_prefetch_multiplier": max_batch,
         # Unacknowledged messages of a worker that vanished (SIGKILL, lost host) go back to
-        # the queue after ``visibility_timeout``; sweep for them every second so that the
+        # the queue ``visibility_timeout`` after it last refreshed them (live workers do, see
+        # ``worker/visibility.py``); sweep for them every second so that the
         # redelivered request is still inside its deadline. The sweep holds a Redis lock: a
         # worker killed while holding it blocks every sweep until the lock expires (kombu's
         # default, 5 minutes, would outlive every deadline).

@@ -34,6 +34,7 @@ from maskgate.kit.logging import configure_logging
 from maskgate.kit.metrics import multiprocess_registry
 from maskgate.worker.celery_app import make_celery
 from maskgate.worker.tasks import register
+from maskgate.worker.visibility import KeepHeldVisible
 
 log = structlog.stdlib.get_logger(__name__)
 # Set by ``maskgate worker`` when it created the multiprocess directory: removed at exit.
@@ -71,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(json=settings.api.log_json, level=args.loglevel.upper())
     app = make_celery(settings)
     task = register(app, settings)
+    app.steps["consumer"].add(KeepHeldVisible)  # held messages are not redelivered
 
     def load_models(**_: Any) -> None:
         task.load(settings)
