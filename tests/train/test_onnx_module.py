@@ -9,7 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the train extra (torch) is not installed")
 
-from maskgate.train.graphs import ROW_KEEP, mask_classifier, partial_extractor  # noqa: E402
+from maskgate.train.graphs import (  # noqa: E402
+    ROW_KEEP,
+    mask_classifier,
+    mirror_averaged,
+    partial_extractor,
+)
 from maskgate.train.onnx_module import OnnxModule  # noqa: E402
 
 
@@ -71,3 +76,20 @@ def test_mask_classifier_graph_trains_and_exports() -> None:
     p = run_onnx(module.export(), x.numpy())
     assert p.shape == (8, 1)
     assert ((p[:, 0] > 0.5) == (labels[:, 0] > 0.5).numpy()).all()
+
+
+def test_mirror_averaged_embeds_a_face_and_its_mirror_image_as_one(
+    full: onnx.ModelProto,
+) -> None:
+    model = mirror_averaged(partial_extractor(full, blank_from_row=76))
+    x = np.random.default_rng(4).standard_normal((3, 112, 112, 3)).astype(np.float32)
+    mirror = np.ascontiguousarray(x[:, :, ::-1])
+    inner = partial_extractor(full, blank_from_row=76)
+    summed = run_onnx(inner, x) + run_onnx(inner, mirror)
+    expected = summed / np.linalg.norm(summed, axis=1, keepdims=True)
+    ours = run_onnx(model, x)
+    assert ours.shape == (3, 192)
+    assert np.abs(ours - expected).max() < 1e-5
+    assert np.abs(ours - run_onnx(model, mirror)).max() < 1e-5  # either image, one template
+    assert np.abs(run_onnx(model, x[:1]) - ours[:1]).max() < 1e-5  # faces stay independent
+    assert np.abs(ours - run_onnx(inner, x)).max() > 1e-3

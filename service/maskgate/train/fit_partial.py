@@ -8,7 +8,8 @@ Loss per face (cosine distances, all templates unit length):
 The rows a mask covers are blanked at the input, so the face below them never reaches the
 network; the high-resolution stages (56x56 and 28x28) stay as E_F trained them, which
 halves the cost of a step on a CPU; the later stages learn to map the upper face to the
-full face's template.
+full face's template. The exported graph runs the student on each face and on its mirror
+image and sums the two templates (``graphs.mirror_averaged``), as the teacher's are made.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from maskgate.masks.synth import MaskSynthesizer
 from maskgate.train.batches import masked_views, normalise, photometric
 from maskgate.train.cache import FaceCache
-from maskgate.train.graphs import ROW_KEEP, partial_extractor
+from maskgate.train.graphs import ROW_KEEP, mirror_averaged, partial_extractor
 from maskgate.train.onnx_module import OnnxModule
 from maskgate.train.recipes import PartialRecipe
 
@@ -60,7 +61,7 @@ def fit_partial(
             recent = np.mean(losses[-50:])
             progress(f"E_P step {step}/{recipe.steps} ({elapsed:.0f} s): loss {recent:.4f}")
     student.eval()
-    return student.export()
+    return mirror_averaged(student.export())
 
 
 def _step(

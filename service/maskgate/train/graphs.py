@@ -3,6 +3,8 @@
 - ``mask_classifier``: C, a five-layer CNN on the aligned face at half resolution, p(masked).
 - ``partial_extractor``: E_P, E_F's own graph behind a fixed row mask that blanks the aligned
   face from ``blank_from_row`` down (what a mask would hide), as a student to fine-tune.
+- ``mirror_averaged``: an extractor's graph that embeds a face and its mirror image in one
+  batch and returns their summed template, unit length (the trained E_P ships this way).
 """
 
 from __future__ import annotations
@@ -83,5 +85,50 @@ def partial_extractor(full: onnx.ModelProto, blank_from_row: int) -> onnx.ModelP
                 node.input[i] = "maskgate/kept"
     graph.node.insert(0, helper.make_node("Mul", [name, ROW_KEEP], ["maskgate/kept"]))
     graph.name = "maskgate_partial_extractor"
+    onnx.checker.check_model(model)
+    return model
+
+
+def mirror_averaged(model: onnx.ModelProto, dim: int = 192) -> onnx.ModelProto:
+    """The extractor run on each face and on its mirror image, the two templates summed
+    and made unit length again: one template per face, the same for either image."""
+    model = copy.deepcopy(model)
+    graph = model.graph
+    name, out = graph.input[0].name, graph.output[0].name
+    inner_in, inner_out = "maskgate/both_views", "maskgate/view_templates"
+    for node in graph.node:
+        node.input[:] = [inner_in if v == name else v for v in node.input]
+        node.output[:] = [inner_out if v == out else v for v in node.output]
+    consts = {
+        "maskgate/mirror/starts": [-1],
+        "maskgate/mirror/ends": [-(2**62)],
+        "maskgate/mirror/axes": [2],  # NHWC: width
+        "maskgate/mirror/steps": [-1],
+        "maskgate/pairs_shape": [2, -1, dim],
+        "maskgate/pairs_axis": [0],
+    }
+    graph.initializer.extend(
+        numpy_helper.from_array(np.array(v, np.int64), k) for k, v in consts.items()
+    )
+    before = [
+        helper.make_node(
+            "Slice",
+            [name, *(f"maskgate/mirror/{k}" for k in ("starts", "ends", "axes", "steps"))],
+            ["maskgate/mirrored"],
+        ),
+        helper.make_node("Concat", [name, "maskgate/mirrored"], [inner_in], axis=0),
+    ]
+    after = [
+        helper.make_node(
+            "Reshape", [inner_out, "maskgate/pairs_shape"], ["maskgate/pairs"], allowzero=0
+        ),
+        helper.make_node(
+            "ReduceSum", ["maskgate/pairs", "maskgate/pairs_axis"], ["maskgate/sum"], keepdims=0
+        ),
+        helper.make_node("LpNormalization", ["maskgate/sum"], [out], axis=1, p=2),
+    ]
+    nodes = [*before, *graph.node, *after]
+    del graph.node[:]
+    graph.node.extend(nodes)
     onnx.checker.check_model(model)
     return model
