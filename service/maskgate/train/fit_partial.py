@@ -3,7 +3,10 @@
 Loss per face (cosine distances, all templates unit length):
 - distillation: E_P(masked) -> T, the teacher's template E_F(bare) (mirror-averaged);
 - bare anchor:  E_P(bare)   -> T, so an unmasked enrolment lands where masked probes go;
-- guided:       E_P(masked) <-> E_P(bare), both sides trained, weight ``guided``.
+- guided:       E_P(masked) <-> E_P(bare), both sides trained, weight ``guided``;
+- identity:     optional, weight ``identity``: a CosFace margin loss of both templates
+                against every person's centre (the mean of the teacher's templates of the
+                person, fixed), so that other people's faces are pushed apart as well.
 
 The rows a mask covers are blanked at the input, so the face below them never reaches the
 network; the high-resolution stages (56x56 and 28x28) stay as E_F trained them, which
@@ -46,12 +49,13 @@ def fit_partial(
     student.train()
     optimiser = torch.optim.AdamW(student.parameters(), lr=recipe.lr, weight_decay=1e-4)
     teacher = torch.from_numpy(cache.teacher)
+    centres = person_centres(cache.teacher, cache.person)
     start = time.perf_counter()
     losses: list[float] = []
     for step in range(1, recipe.steps + 1):
         for group in optimiser.param_groups:  # cosine decay over the run
             group["lr"] = recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - 1) / recipe.steps))
-        loss = _step(student, cache, teacher, synth, recipe, rng)
+        loss = _step(student, cache, teacher, centres, synth, recipe, rng)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -64,15 +68,34 @@ def fit_partial(
     return mirror_averaged(student.export())
 
 
+def person_centres(teacher: np.ndarray, person: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centres, row of each face): each person's mean teacher template, unit length."""
+    people, row = np.unique(person, return_inverse=True)
+    sums = np.zeros((len(people), teacher.shape[1]), dtype=np.float64)
+    np.add.at(sums, row, teacher)
+    centres = torch.from_numpy(sums.astype(np.float32))
+    return F.normalize(centres, dim=1), torch.from_numpy(row.astype(np.int64))
+
+
+def _identity_loss(
+    templates: torch.Tensor, rows: torch.Tensor, centres: torch.Tensor, recipe: PartialRecipe
+) -> torch.Tensor:
+    """CosFace: cosine to every centre, the own one lowered by the margin, cross-entropy."""
+    cosines = F.normalize(templates, dim=1) @ centres.T
+    margin = F.one_hot(rows, len(centres)) * recipe.identity_margin
+    return F.cross_entropy(recipe.identity_scale * (cosines - margin), rows)
+
+
 def _step(
     student: OnnxModule,
     cache: FaceCache,
     teacher: torch.Tensor,
+    centres: tuple[torch.Tensor, torch.Tensor],
     synth: MaskSynthesizer,
     recipe: PartialRecipe,
     rng: np.random.Generator,
 ) -> torch.Tensor:
-    """The loss of one batch: distillation, bare anchor and guided terms."""
+    """The loss of one batch: distillation, bare anchor, guided and identity terms."""
     index = rng.integers(len(cache.bare), size=recipe.batch)
     bare = cache.bare[index]
     masked = masked_views(cache, index, synth, rng, recipe.drawn_share)
@@ -82,8 +105,13 @@ def _step(
     out = student(torch.from_numpy(normalise(views)))
     e_masked, e_bare = out[: recipe.batch], out[recipe.batch :]
     target = teacher[index]
-    return (
+    loss = (
         (1 - F.cosine_similarity(e_masked, target)).mean()
         + (1 - F.cosine_similarity(e_bare, target)).mean()
         + recipe.guided * (1 - F.cosine_similarity(e_masked, e_bare)).mean()
     )
+    if recipe.identity > 0:
+        centre, row = centres
+        rows = row[torch.from_numpy(index)].repeat(2)
+        loss = loss + recipe.identity * _identity_loss(out, rows, centre, recipe)
+    return loss

@@ -25,6 +25,11 @@ class PartialRecipe:
     batch: int = 32
     guided: float = 0.5
     drawn_share: float = 0.5
+    # Identity margin term (CosFace against each person's fixed centre, the mean of the
+    # teacher's templates of that person): weight (0: off), scale, margin.
+    identity: float = 0.0
+    identity_scale: float = 30.0
+    identity_margin: float = 0.2
     seed: int = 0
     # ONNX initializers kept as E_F has them (stem, first depthwise, the 28x28 blocks)
     frozen_prefixes: tuple[str, ...] = (
