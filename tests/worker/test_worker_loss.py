@@ -134,20 +134,19 @@ def test_a_live_worker_keeps_the_messages_it_holds_past_the_visibility_timeout(
     photos: Photos,
     tmp_path: Path,
 ) -> None:
-    """The worker's pool process is stopped for four visibility timeouts while the worker
-    holds four requests (a batch far longer than the timeout, as on a slow CPU): nothing is
-    handed out again, and each request runs once when the pool goes on."""
+    """The worker's pool process is stopped for five visibility timeouts while the worker
+    holds four requests (a batch far longer than the timeout, as on a slow CPU): neither the
+    broker (redelivery) nor the API (resend of a request that seems lost, from visibility
+    timeout + 2 s) hands them out again, and each request runs once when the pool goes on."""
     queue = "maskgate.held"
-    visibility_s, stopped_s, requests = 1.0, 4.0, 4
+    visibility_s, stopped_s, requests = 1.0, 5.0, 4
     env = {
         **worker_env,
         "MASKGATE_BROKER__QUEUE": queue,
         "MASKGATE_BROKER__VISIBILITY_TIMEOUT_S": str(visibility_s),
     }
-    # The API side never resends here (its redelivery window is past its deadline): any
-    # second run of a request would come from the broker's redelivery.
     settings = Settings(
-        broker=BrokerSettings(url=redis_server.url, queue=queue, visibility_timeout_s=60.0),
+        broker=BrokerSettings(url=redis_server.url, queue=queue, visibility_timeout_s=visibility_s),
         embedder=EmbedderSettings(timeout_s=30.0),
         models=ModelSettings(dir=model_dir),
     )

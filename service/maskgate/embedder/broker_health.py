@@ -20,6 +20,7 @@ from kombu.exceptions import OperationalError
 from maskgate.config import Settings
 from maskgate.kit.metrics import SCRAPE_TIME, BrokerCollector
 from maskgate.worker.celery_app import broker_url
+from maskgate.worker.visibility import held_key
 
 log = structlog.stdlib.get_logger(__name__)
 BROKER_ERRORS = (OperationalError, redis.RedisError, OSError)
@@ -95,6 +96,18 @@ class BrokerHealth:
             return int(self._redis.llen(self._queue))
         except BROKER_ERRORS:
             return None
+
+    def seems_lost(self, task_id: str) -> bool:
+        """No message is waiting in the queue and no live worker marks ``task_id`` as held
+        (``worker/visibility.py``); False when Redis does not answer (blocking)."""
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.llen(self._queue)
+            pipe.exists(held_key(task_id))
+            queued, held = pipe.execute()
+        except BROKER_ERRORS:
+            return False
+        return int(queued) == 0 and not held
 
     def _queue_depths(self) -> dict[str, int] | None:
         """The /metrics probe."""

@@ -20,10 +20,11 @@ Failures, all explicit and retryable for the client:
   One window remains in kombu's Redis transport: a message is popped (``BRPOP``) before the
   worker records it as unacknowledged, and a worker killed in between loses it. So a request
   still without a result two seconds past the visibility timeout is sent once more under the
-  same task id as soon as the queue is empty (nothing is waiting its turn; checked every
-  second), and again if it is still unanswered a redelivery window later. Duplicates are
-  harmless (the task is idempotent; the first result is read), and a backlog never causes
-  a resend, so an overloaded queue is not made longer.
+  same task id as soon as it looks lost (checked every second): the queue is empty (nothing
+  is waiting its turn) and no live worker marks it as held. It is sent again if still
+  unanswered a redelivery window later. Duplicates are harmless (the task is idempotent;
+  the first result is read); neither a backlog nor a long batch causes a resend, so an
+  overloaded pipeline is not given more work.
 
 ``ready``: Redis answers and a worker answered a ping recently (``BrokerHealth``).
 """
@@ -94,7 +95,6 @@ class CeleryEmbedder:
             retry_on_error=[redis.ConnectionError],
         )
         self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
-        self._queue_seen = (float("-inf"), False)  # (time.monotonic(), queue was empty)
         self._arrived = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._started = self._closing = False
@@ -187,22 +187,13 @@ class CeleryEmbedder:
             await asyncio.wait({future}, timeout=wait_s)
             if future.done():
                 break
-            if await self._queue_is_empty():
+            if await asyncio.to_thread(self._health.seems_lost, task_id):
                 log.warning("task_resent", task_id=task_id)
                 await asyncio.to_thread(send)
                 wait_s = self._resend_after_s
-            else:  # a backlog: the message may be in it; look again shortly
+            else:  # queued (maybe behind a backlog) or held: look again shortly
                 wait_s = RESEND_CHECK_S
         return future.result()
-
-    async def _queue_is_empty(self) -> bool:
-        """Whether the queue is empty (``LLEN``, shared by the requests asking within half a
-        second of each other); False when Redis does not answer."""
-        checked_at, empty = self._queue_seen
-        if time.monotonic() - checked_at >= RESEND_CHECK_S / 2:
-            empty = await asyncio.to_thread(self._health.queue_length) == 0
-            self._queue_seen = (time.monotonic(), empty)
-        return empty
 
     def _send(
         self,

@@ -15,6 +15,10 @@ sets the index score of every message this worker still holds to now (``ZADD XX`
 already swept or acknowledged is not added back). Then ``visibility_timeout`` means what its
 setting says: how long after its worker stopped (killed, frozen, cut off from Redis) a
 message goes back to the queue, whatever the length of the batches.
+
+The same tick marks each held request as held (``held_key(task_id)``, expiring after the
+visibility timeout): the API tells a request that a live worker is still working on from
+one lost in transit, and sends only the latter again (``embedder/celery.py``).
 """
 
 from __future__ import annotations
@@ -29,24 +33,37 @@ log = structlog.stdlib.get_logger(__name__)
 REFRESHES_PER_TIMEOUT = 4
 
 
-def held_tags(qos: Any) -> list[str]:
-    """Delivery tags delivered to this channel and neither acknowledged nor rejected."""
+def held_key(task_id: str) -> str:
+    """The Redis key that says a live worker holds request ``task_id``."""
+    return f"maskgate:held:{task_id}"
+
+
+def held_messages(qos: Any) -> list[tuple[str, Any]]:
+    """(delivery tag, message) of every message delivered to this channel and neither
+    acknowledged nor rejected."""
     dirty = qos._dirty  # acknowledged, not yet flushed from ``_delivered``
-    return [tag for tag in list(qos._delivered) if tag not in dirty]
+    return [(tag, message) for tag, message in list(qos._delivered.items()) if tag not in dirty]
 
 
-def refresh(channel: Any, now: float | None = None) -> int:
-    """Mark every message ``channel`` holds as taken ``now``; returns how many it holds."""
+def refresh(channel: Any, ttl_s: float, now: float | None = None) -> int:
+    """Mark every message ``channel`` holds as taken ``now`` and its request as held for
+    ``ttl_s``; returns how many messages it holds."""
     qos = channel.qos
     index = getattr(qos, "unacked_index_key", None)
     if index is None:  # not kombu's Redis transport: nothing to refresh
         return 0
-    tags = held_tags(qos)
-    if tags:
+    held = held_messages(qos)
+    if held:
         stamp = time.time() if now is None else now
         with channel.conn_or_acquire() as client:
-            client.zadd(index, dict.fromkeys(tags, stamp), xx=True)
-    return len(tags)
+            pipe = client.pipeline(transaction=False)
+            pipe.zadd(index, {tag: stamp for tag, _ in held}, xx=True)
+            for _, message in held:
+                task_id = (getattr(message, "headers", None) or {}).get("id")
+                if isinstance(task_id, str):
+                    pipe.set(held_key(task_id), 1, px=max(1, int(ttl_s * 1000)))
+            pipe.execute()
+    return len(held)
 
 
 class KeepHeldVisible(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -57,8 +74,8 @@ class KeepHeldVisible(bootsteps.StartStopStep):  # type: ignore[misc]
     def __init__(self, consumer: Any, **kwargs: Any) -> None:
         super().__init__(consumer, **kwargs)
         options = consumer.app.conf.broker_transport_options or {}
-        timeout = float(options.get("visibility_timeout", 3600))
-        self.interval_s = max(0.1, timeout / REFRESHES_PER_TIMEOUT)
+        self.timeout_s = float(options.get("visibility_timeout", 3600))
+        self.interval_s = max(0.1, self.timeout_s / REFRESHES_PER_TIMEOUT)
         self._tref: Any = None
 
     def start(self, consumer: Any) -> None:
@@ -76,6 +93,6 @@ class KeepHeldVisible(bootsteps.StartStopStep):  # type: ignore[misc]
         if task_consumer is None:
             return
         try:
-            refresh(task_consumer.channel)
+            refresh(task_consumer.channel, self.timeout_s)
         except Exception:  # noqa: BLE001 - Redis away: the consumer reconnects; retry next tick
             log.warning("visibility_refresh_failed", exc_info=True)
