@@ -27,7 +27,7 @@ class PartialRecipe:
     drawn_share: float = 0.5
     # Identity margin term (CosFace against each person's fixed centre, the mean of the
     # teacher's templates of that person): weight (0: off), scale, margin.
-    identity: float = 0.2
+    identity: float = 0.0
     identity_scale: float = 30.0
     identity_margin: float = 0.2
     seed: int = 0

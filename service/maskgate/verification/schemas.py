@@ -94,7 +94,7 @@ class VerifyResult(BaseModel):
                 {
                     "match": True,
                     "score": 0.71,
-                    "threshold": 0.529562,
+                    "threshold": 0.529547,
                     "case": "full",
                     "estimated_fmr": 1.32e-6,
                     "fmr": 1e-4,
@@ -225,7 +225,7 @@ class IdentifyResult(BaseModel):
                             "face_id": "0d5c8a7e-9d8b-4b7a-8f0e-4c1d2b3a4f5e",
                             "score": 0.68,
                             "case": "full",
-                            "threshold": 0.609318,
+                            "threshold": 0.609305,
                             "match": True,
                             "estimated_fmr": 1.54e-6,
                             "estimated_fpir": 0.00258,
@@ -237,11 +237,11 @@ class IdentifyResult(BaseModel):
                     "top_k": 5,
                     "fmr": 0.01,
                     "fmr_per_comparison": 5.95e-6,
-                    "thresholds": {"full": 0.609318, "partial": 0.649227},
+                    "thresholds": {"full": 0.609305, "partial": 0.692219},
                     "threshold_extrapolated": False,
                     "decision_rule": "open-set search over N = 1680 templates: each comparison "
                     "is decided at FMR 0.01 / 1680 = 5.95e-06, so that FPIR ≈ N × FMR = 0.01",
-                    "threshold": 0.609318,
+                    "threshold": 0.609305,
                     "case": "full",
                     "probe": {
                         "width": 640,
