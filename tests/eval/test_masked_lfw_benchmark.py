@@ -31,10 +31,10 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
         for setting, systems in report["settings"].items()
     }
     assert acc["no_mask"]["pipeline"] >= acc["no_mask"]["e_f"] - 0.001  # within 0.1 point
-    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.73%
-    assert acc["both"]["pipeline"] >= 0.970  # measured 97.30%
-    assert acc["one_side_unseen"]["pipeline"] >= 0.972  # measured 97.50%
-    assert acc["both_unseen"]["pipeline"] >= 0.968  # measured 97.07%
+    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.80% (E_P 1.1)
+    assert acc["both"]["pipeline"] >= 0.973  # measured 97.57%
+    assert acc["one_side_unseen"]["pipeline"] >= 0.975  # measured 97.77%
+    assert acc["both_unseen"]["pipeline"] >= 0.973  # measured 97.67%
     for setting in ("one_side", "both", "one_side_unseen", "both_unseen"):
         assert acc[setting]["pipeline"] > acc[setting]["e_f"] + 0.005, setting
     routing = report["routing"]
@@ -42,7 +42,7 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
     assert routing["templates"]["classified_masked"] >= 0.995
     # The calibration (folds 1-5) holds on folds 6-10: the observed FMR at each requested
     # operating point within a factor of 2 of the request, per case and per setting
-    # (measured ratios 0.81-1.30).
+    # (measured ratios 0.89-1.40).
     for view, rows in report["calibration_check"].items():
         assert {(r["case"], r["requested_fmr"]) for r in rows} == {
             (case, fmr) for case in ("full", "partial") for fmr in (1e-2, 1e-3, 1e-4)

@@ -94,7 +94,7 @@ class VerifyResult(BaseModel):
                 {
                     "match": True,
                     "score": 0.71,
-                    "threshold": 0.529547,
+                    "threshold": 0.529562,
                     "case": "full",
                     "estimated_fmr": 1.32e-6,
                     "fmr": 1e-4,
@@ -237,7 +237,7 @@ class IdentifyResult(BaseModel):
                     "top_k": 5,
                     "fmr": 0.01,
                     "fmr_per_comparison": 5.95e-6,
-                    "thresholds": {"full": 0.609305, "partial": 0.692219},
+                    "thresholds": {"full": 0.609305, "partial": 0.693617},
                     "threshold_extrapolated": False,
                     "decision_rule": "open-set search over N = 1680 templates: each comparison "
                     "is decided at FMR 0.01 / 1680 = 5.95e-06, so that FPIR ≈ N × FMR = 0.01",
