@@ -63,7 +63,7 @@ from maskgate.worker.tasks import TASK_NAME
 
 log = structlog.stdlib.get_logger(__name__)
 RETRY_AFTER_S = 5
-# How often a request that may have been lost looks whether the queue has drained.
+# How often a request that may have been lost looks again whether it is queued or held.
 RESEND_CHECK_S = 1.0
 
 

@@ -200,6 +200,9 @@ class BrokerCollector(Collector):
         return [depth, up]
 
 
+FILE_HEADER_BYTES = 8  # the used-bytes counter at the start of every multiprocess file
+
+
 class SettledFilesCollector(multiprocess.MultiProcessCollector):
     """``MultiProcessCollector`` without the files a process is creating at this moment.
 
@@ -215,9 +218,6 @@ class SettledFilesCollector(multiprocess.MultiProcessCollector):
                     files.append(path)
         metrics: Iterable[Metric] = self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
         return metrics
-
-
-FILE_HEADER_BYTES = 8  # the used-bytes counter at the start of every multiprocess file
 
 
 def multiprocess_registry() -> CollectorRegistry:

@@ -45,8 +45,8 @@ def held_messages(qos: Any) -> list[tuple[str, Any]]:
     return [(tag, message) for tag, message in list(qos._delivered.items()) if tag not in dirty]
 
 
-def refresh(channel: Any, ttl_s: float, now: float | None = None) -> int:
-    """Mark every message ``channel`` holds as taken ``now`` and its request as held for
+def refresh(channel: Any, ttl_s: float) -> int:
+    """Mark every message ``channel`` holds as taken now and its request as held for
     ``ttl_s``; returns how many messages it holds."""
     qos = channel.qos
     index = getattr(qos, "unacked_index_key", None)
@@ -54,7 +54,7 @@ def refresh(channel: Any, ttl_s: float, now: float | None = None) -> int:
         return 0
     held = held_messages(qos)
     if held:
-        stamp = time.time() if now is None else now
+        stamp = time.time()
         with channel.conn_or_acquire() as client:
             pipe = client.pipeline(transaction=False)
             pipe.zadd(index, {tag: stamp for tag, _ in held}, xx=True)
