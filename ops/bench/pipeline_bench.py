@@ -3,7 +3,8 @@
     python ops/bench/pipeline_bench.py [--lfw ../shared/data/lfw] [--repeat 20]
 
 Prints, on this machine:
-- the embedder's (E_F) ms/face at batch 1 and 32, and the detector's ms/image;
+- ms/face at batch 1 and 32 of the embedders (E_F: `embedder_*`, E_P: `partial_*`) and of
+  the mask classifier C (`classifier_*`), and the detector's ms/image;
 - `maskgate compare --pairs` over every LFW View 2 pair (decode + detect + align + embed,
   each distinct image once): images/s and pairs/s. Without LFW, 512 augmented copies of
   scikit-image's astronaut stand in.
@@ -46,14 +47,18 @@ def per_item_ms(fn: object, batch: object, size: int, repeat: int) -> dict[str, 
 def model_latency(pipeline: FacePipeline, repeat: int) -> dict[str, object]:
     rng = np.random.default_rng(0)
     crops = list(rng.integers(0, 255, size=(32, 112, 112, 3), dtype=np.uint8))
-    extractor, detector = pipeline.extractor, pipeline.detector
     out: dict[str, object] = {}
     for size in (1, 32):
         # max_batch is raised so that batch 32 really is one model call
-        extractor.max_batch = size
-        out[f"embedder_ms_per_face_batch{size}"] = per_item_ms(
-            extractor.embed, crops[:size], size, repeat
+        for name, extractor in (("embedder", pipeline.extractor), ("partial", pipeline.partial)):
+            extractor.max_batch = size
+            out[f"{name}_ms_per_face_batch{size}"] = per_item_ms(
+                extractor.embed, crops[:size], size, repeat
+            )
+        out[f"classifier_ms_per_face_batch{size}"] = per_item_ms(
+            pipeline.classifier.probabilities, crops[:size], size, repeat
         )
+    detector = pipeline.detector
     image = rng.integers(0, 255, size=(250, 250, 3), dtype=np.uint8)
     for size in (1, 8):
         out[f"detector_ms_per_image_250px_batch{size}"] = per_item_ms(
