@@ -58,11 +58,10 @@ def model_latency(pipeline: FacePipeline, repeat: int) -> dict[str, object]:
         out[f"classifier_ms_per_face_batch{size}"] = per_item_ms(
             pipeline.classifier.probabilities, crops[:size], size, repeat
         )
-    detector = pipeline.detector
     image = rng.integers(0, 255, size=(250, 250, 3), dtype=np.uint8)
     for size in (1, 8):
         out[f"detector_ms_per_image_250px_batch{size}"] = per_item_ms(
-            detector.predict_batch, [image] * size, size, max(3, repeat // 4)
+            pipeline.detector.predict_batch, [image] * size, size, max(3, repeat // 4)
         )
     return out
 
