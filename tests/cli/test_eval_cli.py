@@ -222,6 +222,11 @@ def test_eval_masked_lfw_writes_its_figures(
         "both_unseen",
     }
     assert report["settings"]["no_mask"]["pipeline"]["n_pairs"] == 10
+    routing = report["routing"]
+    assert set(routing) == {"bare", "templates", "unseen", "bare_grey"}
+    # the bare faces again, turned grey (a monochrome camera): same faces, read by C
+    assert routing["bare_grey"]["images"] == routing["bare"]["images"] > 0
+    assert 0.0 <= routing["bare_grey"]["classified_masked"] <= 1.0
     assert (out / "masked-lfw.md").read_text().startswith("# Masked LFW (folds 6-10)")
     for name in FILES:
         _assert_png(out / name)

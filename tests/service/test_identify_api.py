@@ -13,7 +13,7 @@ from api_helpers import (
     assert_problem,
     audit_events,
     image_parts,
-    probe_embedding,
+    probe_face,
     store_face,
 )
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ DEFAULT_FMR = 1e-4  # the settings' operating point
 @dataclass(frozen=True)
 class Gallery:
     astronaut: dict[str, Any]  # two templates, enrolled through the API
-    cameraman: dict[str, Any]  # one template, stored directly (he cannot pass enrolment)
+    cameraman: dict[str, Any]  # one face, stored directly (he cannot pass enrolment)
     empty: dict[str, Any]  # no template
 
 
@@ -38,7 +38,13 @@ def people(api: Api, photos: Photos, pipeline: FacePipeline, db_engine: Engine) 
         photos.face, photos.brighter, gallery="people", external_id="astro", display_name="E."
     )
     cameraman = api.create_subject(gallery="people", external_id="camera")
-    store_face(db_engine, cameraman["id"], probe_embedding(pipeline, photos.cameraman))
+    # his whole record, as enrolment would store it: both templates and C's reading
+    face = probe_face(pipeline, photos.cameraman)
+    assert face.embedding is not None
+    assert face.embedding_partial is not None
+    store_face(
+        db_engine, cameraman["id"], face.embedding, face.embedding_partial, face.mask_probability
+    )
     empty = api.create_subject(gallery="people", external_id="nobody")
     return Gallery(astronaut, cameraman, empty)
 

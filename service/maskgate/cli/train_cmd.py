@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from maskgate.train import cache as face_cache
     from maskgate.train.fit_classifier import fit_classifier
     from maskgate.train.fit_partial import fit_partial
+    from maskgate.train.mask_threshold import onnx_probabilities, suggested_threshold
 
     settings = Settings()
     out = args.out or settings.models.dir
@@ -97,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
     results = []
     if args.step in ("classifier", "all"):
         recipe = ClassifierRecipe(steps=args.classifier_steps, seed=args.seed)
-        results.append(("mask_classifier", fit_classifier(faces, synth, recipe, say)))
+        classifier = fit_classifier(faces, synth, recipe, say)
+        results.append(("mask_classifier", classifier))
         say(f"C trained ({time.perf_counter() - start:.0f} s)")
+        rule = suggested_threshold(onnx_probabilities(classifier), faces.bare, seed=args.seed)
+        say(f"suggested MASKGATE_PIPELINE__MASK_THRESHOLD: {rule.threshold:.3f} (p that "
+            f"{100 * rule.share:g}% of the {rule.faces} degraded bare training faces reach: "
+            f"{rule.colour:.3f} in colour, {rule.grey:.3f} grey)")  # fmt: skip
     if args.step in ("partial", "all"):
         full = onnx.load(str(settings.models.dir / "mobilefacenet.onnx"))
         recipe_p = PartialRecipe(steps=args.partial_steps, seed=args.seed)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from maskgate.calibration.fit import check, check_markdown
@@ -211,6 +212,7 @@ def score(
         }
         for name, view in views.items()
     }  # fmt: skip
+    routing["bare_grey"] = grey_routing(pipeline, views["bare"])
     report = {
         "protocol": "LFW View 2 folds 6-10 (3,000 pairs), 5-fold cross-validated accuracy",
         "seed": seed,
@@ -225,6 +227,21 @@ def score(
         report["calibration_check"] = calibration_check(calibration, scored)
     report["seconds"] = round(time.perf_counter() - start, 1)
     return Evaluation(report, labels, all_scores)
+
+
+def grey_routing(pipeline: FacePipeline, bare: View) -> dict[str, Any]:
+    """The bare crops turned grey, as a monochrome gate camera sees them: the share that C
+    calls masked (each such face goes to E_P)."""
+    grey = [
+        np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        for crop in bare.crops.values()
+    ]
+    p = pipeline.classifier.probabilities(grey)
+    return {
+        "images": len(grey),
+        "classified_masked": float(np.mean(p >= pipeline.mask_threshold)) if len(grey) else 0.0,
+        "failures": len(bare.failures),
+    }
 
 
 def _analysed(scored: Scored, people: dict[str, int], photos: dict[Path, int]) -> Analysed:

@@ -32,9 +32,9 @@ def mask_aligned(
     return masked
 
 
-def degrade(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def degrade(crop: np.ndarray, rng: np.random.Generator, grey: float = 0.1) -> np.ndarray:
     """What cameras in the wild do to a face: few pixels, blur, a tilt, an off-centre crop,
-    no colour. Each happens with some probability."""
+    no colour (a share ``grey`` of the crops). Each happens with some probability."""
     out = crop
     if rng.random() < 0.5:  # a small face, scaled up to 112 by the aligner
         side = int(rng.integers(14, 64))
@@ -47,9 +47,9 @@ def degrade(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
                                          float(rng.uniform(0.8, 1.15)))  # fmt: skip
         matrix[:, 2] += np.array([rng.uniform(-6, 6), rng.uniform(-12, 10)])
         out = cv2.warpAffine(out, matrix, (112, 112), borderMode=cv2.BORDER_REFLECT)
-    if rng.random() < 0.1:
-        grey = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-        out = np.repeat(grey[..., None], 3, axis=2)
+    if rng.random() < grey:
+        mono = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+        out = np.repeat(mono[..., None], 3, axis=2)
     return out
 
 

@@ -44,7 +44,7 @@ def fit_classifier(
         views = np.concatenate([masked, bare])
         flip = rng.random(len(views)) < 0.5
         views[flip] = views[flip, :, ::-1]
-        views = np.stack([degrade(v, rng) for v in views])
+        views = np.stack([degrade(v, rng, recipe.grey_share) for v in views])
         x = torch.from_numpy(normalise(photometric(views, rng)))
         p = net(x).clamp(1e-6, 1 - 1e-6)
         loss = F.binary_cross_entropy(p, labels)
