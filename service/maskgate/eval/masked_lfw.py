@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from maskgate.calibration.fit import check, check_markdown
@@ -34,6 +33,7 @@ from maskgate.matching import CASES, Templates, cosine, route
 from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.files import chunks
 from maskgate.pipeline.pipeline import FacePipeline, ImageResult
+from maskgate.train.batches import greyed
 from maskgate.train.protocol import TEMPLATE_STYLES, TEST_FOLDS, UNSEEN_STYLES
 
 VIEWS = {"templates": TEMPLATE_STYLES, "unseen": UNSEEN_STYLES}
@@ -232,10 +232,7 @@ def score(
 def grey_routing(pipeline: FacePipeline, bare: View) -> dict[str, Any]:
     """The bare crops turned grey, as a monochrome gate camera sees them: the share that C
     calls masked (each such face goes to E_P)."""
-    grey = [
-        np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-        for crop in bare.crops.values()
-    ]
+    grey = [greyed(crop) for crop in bare.crops.values()]
     p = pipeline.classifier.probabilities(grey)
     return {
         "images": len(grey),

@@ -32,6 +32,11 @@ def mask_aligned(
     return masked
 
 
+def greyed(crop: np.ndarray) -> np.ndarray:
+    """An RGB crop as a monochrome camera sees it (three equal channels)."""
+    return np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+
+
 def degrade(crop: np.ndarray, rng: np.random.Generator, grey: float = 0.1) -> np.ndarray:
     """What cameras in the wild do to a face: few pixels, blur, a tilt, an off-centre crop,
     no colour (a share ``grey`` of the crops). Each happens with some probability."""
@@ -48,8 +53,7 @@ def degrade(crop: np.ndarray, rng: np.random.Generator, grey: float = 0.1) -> np
         matrix[:, 2] += np.array([rng.uniform(-6, 6), rng.uniform(-12, 10)])
         out = cv2.warpAffine(out, matrix, (112, 112), borderMode=cv2.BORDER_REFLECT)
     if rng.random() < grey:
-        mono = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-        out = np.repeat(mono[..., None], 3, axis=2)
+        out = greyed(out)
     return out
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from maskgate.train.batches import degrade, normalise
+from maskgate.train.batches import degrade, greyed, normalise
 
 Probabilities = Callable[[np.ndarray], np.ndarray]  # uint8 RGB crops -> p(masked)
 
@@ -29,10 +28,6 @@ class SuggestedThreshold:
     grey: float  # the same, the faces turned grey
     share: float
     faces: int
-
-
-def _grey(crop: np.ndarray) -> np.ndarray:
-    return np.repeat(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
 def suggested_threshold(
@@ -49,7 +44,7 @@ def suggested_threshold(
         raise ValueError(f"share must be in (0, 1), got {share}")
     rng = np.random.default_rng(seed)
     colour = np.stack([degrade(crop, rng, grey=0.0) for crop in bare])
-    grey = np.stack([_grey(crop) for crop in colour])
+    grey = np.stack([greyed(crop) for crop in colour])
 
     def read(crops: np.ndarray) -> np.ndarray:
         return np.concatenate(
