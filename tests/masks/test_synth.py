@@ -87,3 +87,19 @@ def test_turned_faces_get_the_turned_template(masks_dir: Path) -> None:
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(KeyError, match="unknown mask style"):
         MaskSynthesizer().apply(face_canvas(), TEMPLATE, rng_for(0, "x"), ["surgical"])
+
+
+def test_fitted_masks_are_mostly_dark_and_reach_further_to_the_ears_than_surgical_ones() -> None:
+    synth = MaskSynthesizer()
+    canvas = face_canvas()
+    dark = 0
+    for k in range(40):
+        colour, alpha = synth.layer("drawn_fitted", canvas, TEMPLATE, rng_for(k, "fitted"))
+        dark += colour[alpha > 0.99].mean() < 70
+    assert dark >= 15  # black is a third of the palette, dark grey and navy come on top
+
+    def cheeks(style: str) -> float:  # the outer columns, from the nose tip to the chin
+        alpha = np.mean([coverage(synth, style, TEMPLATE, seed) for seed in range(20)], axis=0)
+        return float(np.concatenate([alpha[70:100, :14], alpha[70:100, 98:]]).mean())
+
+    assert cheeks("drawn_fitted") > 2 * cheeks("drawn_surgical")

@@ -1,7 +1,10 @@
-"""Masks drawn from the face geometry: surgical, cloth and KN95-like shapes.
+"""Masks drawn from the face geometry: surgical, cloth, KN95-like and fitted shapes.
 
 Each shape is an outline in the face frame (see ``geometry``), smoothed, jittered, filled
 with a colour or a fabric texture, with pleats or a seam where the real thing has them.
+``fitted`` is the moulded fashion mask common in street photos (RMFD): high on the nose,
+wide to the ears, under the chin, mostly black or dark, with a sheen down the nose ridge,
+often worn a little crooked.
 Lighting is added by the synthesiser, the same way for drawn masks and templates.
 """
 
@@ -31,12 +34,20 @@ OUTLINES = {
         (1.20, 0.90), (0.8, 1.35), (0.3, 1.62), (0.0, 1.72), (-0.3, 1.62),
         (-0.8, 1.35), (-1.20, 0.90),
     ],
+    "fitted": [
+        (-1.32, 0.36), (-0.6, 0.20), (0.0, 0.12), (0.6, 0.20), (1.32, 0.36),
+        (1.40, 0.90), (1.20, 1.42), (0.6, 1.80), (0.0, 1.90), (-0.6, 1.80),
+        (-1.20, 1.42), (-1.40, 0.90),
+    ],
 }  # fmt: skip
 SHAPES = tuple(OUTLINES)
 
 SURGICAL_COLOURS = [(160, 200, 225), (120, 175, 215), (150, 210, 190), (235, 235, 235),
                     (40, 40, 45), (230, 180, 200), (90, 140, 200)]  # fmt: skip
 KN95_COLOURS = [(235, 235, 230), (215, 215, 210), (60, 60, 65), (200, 205, 215)]
+# black first and most often: it is what most street photos show
+FITTED_COLOURS = [(22, 22, 25), (22, 22, 25), (22, 22, 25), (55, 55, 60), (30, 35, 65),
+                  (225, 225, 225), (220, 170, 185), (165, 195, 220), (200, 185, 160)]  # fmt: skip
 
 
 def _smooth(points: np.ndarray, rounds: int = 3) -> np.ndarray:
@@ -91,11 +102,15 @@ def draw(
     if rng.random() < 0.2:  # worn low, under the nose
         st[:, 1] += rng.uniform(0.15, 0.4) * np.clip(1.7 - st[:, 1], 0, 1)
     st[:, 0] *= rng.uniform(0.95, 1.06)
+    if shape == "fitted":
+        st = _crooked(st, rng)
     outline = frame.points(_smooth(st))
 
     alpha = np.zeros((h, w), dtype=np.uint8)
     cv2.fillPoly(alpha, [np.round(outline * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
 
+    if shape == "fitted":
+        return _fitted(frame, size, rng, iod), alpha.astype(np.float32) / 255.0
     if shape == "cloth" or rng.random() < 0.15:  # printed surgical and KN95 masks exist too
         colour = _fabric(rng, size, textures, iod)
     else:
@@ -120,3 +135,32 @@ def draw(
     colour *= detail[..., None]
     colour += rng.normal(0, 3.0, colour.shape).astype(np.float32)  # weave / paper grain
     return colour, alpha.astype(np.float32) / 255.0
+
+
+def _crooked(st: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A mask pulled a little to one side and turned (worn in a hurry)."""
+    angle = np.deg2rad(rng.uniform(-8, 8))
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = np.array([0.0, 1.0])
+    turned: np.ndarray = (st - centre) @ rot.T + centre
+    turned[:, 0] += rng.uniform(-0.1, 0.1)
+    return turned
+
+
+def _fitted(
+    frame: FaceFrame, size: tuple[int, int], rng: np.random.Generator, iod: float
+) -> np.ndarray:
+    """The moulded mask's colour: one plain colour, darker towards the cheeks, with a soft
+    sheen down the nose ridge."""
+    w, h = size
+    base = np.array(FITTED_COLOURS[rng.integers(len(FITTED_COLOURS))], dtype=np.float32)
+    base = np.clip(base + rng.normal(0, 6, 3), 0, 255)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    unit = frame.u / max(float(np.dot(frame.u, frame.u)), 1e-9)
+    s = (xx - frame.origin[0]) * unit[0] + (yy - frame.origin[1]) * unit[1]
+    ridge = np.exp(-((s - rng.uniform(-0.1, 0.1)) ** 2) / (2 * 0.18**2))
+    shade = 1.0 - 0.25 * np.clip(np.abs(s) / 1.4, 0, 1) ** 2
+    sheen = float(rng.uniform(10, 45))  # added light, visible on dark fabric
+    colour: np.ndarray = base[None, None, :] * shade[..., None] + (sheen * ridge)[..., None]
+    colour += rng.normal(0, 2.0, colour.shape).astype(np.float32)
+    return colour.astype(np.float32)
