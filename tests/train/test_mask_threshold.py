@@ -30,18 +30,19 @@ def colourless_is_masked(crops: np.ndarray) -> np.ndarray:
 def test_the_threshold_is_the_quantile_that_the_share_of_bare_faces_reaches() -> None:
     rule = suggested_threshold(brightness, faces(), share=0.05)
     assert rule.faces == 200
-    assert rule.threshold == max(rule.colour, rule.grey)
-    assert 0.0 < rule.colour < 1.0
+    assert 0.0 < rule.threshold < 1.0
     assert 0.0 < rule.grey < 1.0
     looser = suggested_threshold(brightness, faces(), share=0.2)
     assert looser.threshold < rule.threshold
 
 
-def test_grey_faces_raise_the_threshold_when_they_look_masked() -> None:
+def test_grey_faces_that_look_masked_are_reported_and_leave_the_threshold() -> None:
     rule = suggested_threshold(colourless_is_masked, faces(), share=0.01)
+    assert rule.threshold == suggested_threshold(brightness, faces(), share=0.01).threshold / 2
+    assert rule.threshold < 0.5
     assert rule.grey == pytest.approx(0.9)
-    assert rule.colour < 0.5
-    assert rule.threshold == pytest.approx(0.9)
+    assert rule.grey_called == 1.0
+    assert suggested_threshold(brightness, faces(), share=0.01).grey_called < 1.0
 
 
 def test_the_same_seed_gives_the_same_threshold() -> None:

@@ -102,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
         results.append(("mask_classifier", classifier))
         say(f"C trained ({time.perf_counter() - start:.0f} s)")
         rule = suggested_threshold(onnx_probabilities(classifier), faces.bare, seed=args.seed)
-        say(f"suggested MASKGATE_PIPELINE__MASK_THRESHOLD: {rule.threshold:.3f} (p that "
-            f"{100 * rule.share:g}% of the {rule.faces} degraded bare training faces reach: "
-            f"{rule.colour:.3f} in colour, {rule.grey:.3f} grey)")  # fmt: skip
+        say(f"suggested MASKGATE_PIPELINE__MASK_THRESHOLD: {rule.threshold:.3f} (the p that "
+            f"{100 * rule.share:g}% of the {rule.faces} degraded bare training faces reach; "
+            f"turned grey, {100 * rule.grey_called:.2f}% of them reach it, and "
+            f"{100 * rule.share:g}% reach {rule.grey:.3f})")  # fmt: skip
     if args.step in ("partial", "all"):
         full = onnx.load(str(settings.models.dir / "mobilefacenet.onnx"))
         recipe_p = PartialRecipe(steps=args.partial_steps, seed=args.seed)
