@@ -57,6 +57,18 @@ def degrade(crop: np.ndarray, rng: np.random.Generator, grey: float = 0.1) -> np
     return out
 
 
+def turned(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The crop of a head turned aside, as the aligner leaves it: the nose column pushed to
+    one side, that half squeezed and the other stretched (the five landmarks of a turned
+    face still land on the template, so the squeeze is what remains)."""
+    centre = 56.0 + float(rng.choice([-1.0, 1.0]) * rng.uniform(8, 26))
+    x = np.arange(112, dtype=np.float32)
+    source = np.where(x < centre, x * 56.0 / centre, 56.0 + (x - centre) * 56.0 / (112.0 - centre))
+    map_x = np.broadcast_to(source.astype(np.float32), (112, 112)).copy()
+    map_y = np.broadcast_to(x[:, None], (112, 112)).copy()
+    return cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def photometric(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Brightness and contrast jitter, per crop."""
     gain = rng.uniform(0.75, 1.25, (len(crops), 1, 1, 1))

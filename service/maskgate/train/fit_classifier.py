@@ -1,7 +1,8 @@
 """Fit C, the mask classifier: bare crops (0) against masked crops (1), balanced batches.
 
-C sees every mask style (templates and drawn) and faces degraded the way photos from the
-wild are (few pixels, blur, tilt, grey); E_P's training keeps two styles out instead.
+C sees every mask style (templates and drawn, in the recipe's proportions) and faces
+degraded the way photos from the wild are (heads turned aside, few pixels, blur, tilt,
+grey); E_P's training keeps two styles out instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from maskgate.masks.synth import MaskSynthesizer
-from maskgate.train.batches import degrade, masked_views, normalise, photometric
+from maskgate.train.batches import degrade, masked_views, normalise, photometric, turned
 from maskgate.train.cache import FaceCache
 from maskgate.train.graphs import mask_classifier
 from maskgate.train.onnx_module import OnnxModule
@@ -36,14 +37,19 @@ def fit_classifier(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, recipe.lr, total_steps=recipe.steps)
     half = recipe.batch // 2
     labels = torch.cat([torch.ones(half, 1), torch.zeros(half, 1)])
+    styles = list(recipe.styles) or synth.styles
     start, losses = time.perf_counter(), []
     for step in range(1, recipe.steps + 1):
         index = rng.integers(len(cache.bare), size=half)
-        masked = masked_views(cache, index, synth, rng, recipe.drawn_share, synth.styles)
+        masked = masked_views(cache, index, synth, rng, recipe.drawn_share, styles)
         bare = cache.bare[rng.integers(len(cache.bare), size=half)]
         views = np.concatenate([masked, bare])
         flip = rng.random(len(views)) < 0.5
         views[flip] = views[flip, :, ::-1]
+        if recipe.turn_share:
+            turn = np.flatnonzero(rng.random(len(views)) < recipe.turn_share)
+            for i in turn:
+                views[i] = turned(views[i], rng)
         views = np.stack([degrade(v, rng, recipe.grey_share) for v in views])
         x = torch.from_numpy(normalise(photometric(views, rng)))
         p = net(x).clamp(1e-6, 1 - 1e-6)
