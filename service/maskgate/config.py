@@ -36,8 +36,9 @@ class PipelineSettings(BaseModel):
     detection_threshold: float = Field(0.6, gt=0, lt=1)
     face_policy: FacePolicy = FacePolicy.LARGEST
     max_batch: int = Field(16, ge=1)
-    # C's p(masked) at or above which a face counts as masked (and is matched with E_P).
-    mask_threshold: float = Field(0.5, gt=0, lt=1)
+    # C's p(masked) at or above which a face counts as masked (and is matched with E_P):
+    # what `maskgate train classifier` suggested for C 1.1 (0.103, see its model card).
+    mask_threshold: float = Field(0.1, gt=0, lt=1)
 
 
 class MatchSettings(BaseModel):

@@ -10,10 +10,13 @@ import pytest
 
 from maskgate.calibration.build import pin_in_manifest
 from maskgate.calibration.store import SCORED_BY, Calibration
+from maskgate.config import PipelineSettings
 from maskgate.errors import ModelError
 from maskgate.kit.hashing import sha256_file
 from maskgate.matching import CASES
 from maskgate.models.manifest import Manifest
+
+MASK_THRESHOLD = PipelineSettings().mask_threshold  # the committed calibration's
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def models_copy(model_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_the_committed_calibration_fits_the_committed_models(model_dir: Path) -> None:
-    calibration = Calibration.load(model_dir, mask_threshold=0.5)
+    calibration = Calibration.load(model_dir, mask_threshold=MASK_THRESHOLD)
     manifest = Manifest.load(model_dir)
     assert set(calibration.cases) == set(CASES)
     assert calibration.models == {key: manifest[key].onnx_sha256 for key in SCORED_BY}
@@ -39,7 +42,7 @@ def test_a_changed_file_is_refused(models_copy: Path) -> None:
     with (models_copy / "calibration.json").open("a") as f:
         f.write(" ")
     with pytest.raises(ModelError, match="sha256"):
-        Calibration.load(models_copy, mask_threshold=0.5)
+        Calibration.load(models_copy, mask_threshold=MASK_THRESHOLD)
 
 
 def rewrite(models_copy: Path, **changes: object) -> None:
@@ -54,11 +57,11 @@ def test_a_calibration_of_other_models_is_refused(models_copy: Path) -> None:
     data = json.loads((models_copy / "calibration.json").read_text())
     rewrite(models_copy, models={**data["models"], "embedder_partial": "0" * 64})
     with pytest.raises(ModelError, match="another embedder_partial"):
-        Calibration.load(models_copy, mask_threshold=0.5)
+        Calibration.load(models_copy, mask_threshold=MASK_THRESHOLD)
 
 
 def test_another_mask_threshold_is_refused(models_copy: Path) -> None:
-    Calibration.load(models_copy, mask_threshold=0.5)
+    Calibration.load(models_copy, mask_threshold=MASK_THRESHOLD)
     with pytest.raises(ModelError, match="mask threshold"):
         Calibration.load(models_copy, mask_threshold=0.6)
 
@@ -66,7 +69,7 @@ def test_another_mask_threshold_is_refused(models_copy: Path) -> None:
 def test_a_broken_file_is_a_model_error(models_copy: Path) -> None:
     rewrite(models_copy, cases={"full": {}})
     with pytest.raises(ModelError, match="lacks the cases"):
-        Calibration.load(models_copy, mask_threshold=0.5)
+        Calibration.load(models_copy, mask_threshold=MASK_THRESHOLD)
 
 
 def test_a_manifest_without_calibration_says_what_to_run(models_copy: Path) -> None:
@@ -74,7 +77,7 @@ def test_a_manifest_without_calibration_says_what_to_run(models_copy: Path) -> N
     text = manifest.read_text()
     manifest.write_text(text[: text.index("[calibration]")])
     with pytest.raises(ModelError, match="maskgate calibrate"):
-        Calibration.load(models_copy, mask_threshold=0.5)
+        Calibration.load(models_copy, mask_threshold=MASK_THRESHOLD)
 
 
 MANIFEST = '# head\n[models.a]\nfile = "a.onnx"\n'

@@ -12,8 +12,9 @@ import pytest
 from conftest import encode
 from maskgate.calibration.store import Calibration
 from maskgate.cli.main import main
-from maskgate.config import MatchSettings
+from maskgate.config import MatchSettings, PipelineSettings
 
+MASK_THRESHOLD = PipelineSettings().mask_threshold  # C's p(masked) for 'masked'
 DEFAULT_FMR = MatchSettings().fmr
 
 
@@ -101,7 +102,7 @@ def test_compare_two_images(
     assert result["a"]["faces_detected"] == 1  # type: ignore[index]
     assert result["a"]["faces"][0]["masked"] is False  # type: ignore[index]
     for side in ("a", "b"):
-        assert 0 <= result["mask_probability"][side] < 0.5  # type: ignore[index]
+        assert 0 <= result["mask_probability"][side] < MASK_THRESHOLD  # type: ignore[index]
 
 
 def test_compare_a_masked_face_on_partial_templates(
@@ -114,8 +115,8 @@ def test_compare_a_masked_face_on_partial_templates(
     (result,) = lines(capsys)
     assert result["case"] == "partial"
     assert result["match"] is True
-    assert result["mask_probability"]["a"] >= 0.5  # type: ignore[index]
-    assert result["mask_probability"]["b"] < 0.5  # type: ignore[index]
+    assert result["mask_probability"]["a"] >= MASK_THRESHOLD  # type: ignore[index]
+    assert result["mask_probability"]["b"] < MASK_THRESHOLD  # type: ignore[index]
     assert result["a"]["faces"][0]["masked"] is True  # type: ignore[index]
     partial = calibration["partial"]
     assert result["threshold"] == pytest.approx(partial.threshold(DEFAULT_FMR), abs=1e-6)
@@ -163,7 +164,7 @@ def test_compare_reports_the_failure_code(
     assert result["failure"] == "no_face"
     probabilities = result["mask_probability"]
     assert isinstance(probabilities, dict)
-    assert probabilities["a"] < 0.5  # the face image was read
+    assert probabilities["a"] < MASK_THRESHOLD  # the face image was read
     assert probabilities["b"] is None  # no face in the grey one
 
 

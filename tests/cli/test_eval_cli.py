@@ -17,8 +17,11 @@ from PIL import Image
 
 from conftest import encode
 from maskgate.cli.main import main
+from maskgate.pipeline.pipeline import FacePipeline, ImageResult
+from sample_faces import cameraman
 
 FILES = ["det.png", "hist-full.png", "hist-partial.png"]
+BARE = ("face.jpg", "face_flipped.png", "face_brighter.jpg", "cameraman.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +30,6 @@ def photos(
 ) -> dict[str, Path]:
     """The astronaut bare (three ways) and masked (two ways), the cameraman (another person),
     and a photo without a face."""
-    from skimage import data
-
-    grey: np.ndarray = data.camera()  # type: ignore[no-untyped-call]
-    cameraman = Image.fromarray(np.stack([grey] * 3, axis=-1)[92:220, 162:290])
     root = tmp_path_factory.mktemp("eval-photos")
     files = {
         "face.jpg": encode(astronaut, quality=95),
@@ -40,7 +39,7 @@ def photos(
         ),
         "masked.jpg": encode(masked_astronaut, quality=95),
         "masked_flipped.jpg": encode(np.ascontiguousarray(masked_astronaut[:, ::-1]), quality=95),
-        "cameraman.jpg": encode(np.asarray(cameraman.resize((256, 256), Image.Resampling.BICUBIC))),
+        "cameraman.jpg": encode(cameraman()),
         "grey.png": encode(np.full((200, 200, 3), 128, dtype=np.uint8), "PNG"),
     }
     for name, content in files.items():
@@ -74,6 +73,16 @@ def _assert_png(path: Path) -> None:
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size[0] >= 800
+
+
+def test_c_routes_the_photos_as_the_counts_below_assume(
+    photos: dict[str, Path], pipeline: FacePipeline
+) -> None:
+    for name in (*BARE, "masked.jpg", "masked_flipped.jpg"):
+        (outcome,) = pipeline.run([photos[name].read_bytes()], embed=False)
+        assert isinstance(outcome, ImageResult), name
+        p = pipeline.classifier.probabilities([outcome.faces[0].aligned])[0]
+        assert (p >= pipeline.mask_threshold) == name.startswith("masked"), (name, p)
 
 
 def test_eval_pairs_reports_each_case_with_figures(

@@ -1,8 +1,8 @@
 """The shipped C and E_P on the masked-LFW protocol and on real masks (regression floors).
 
 The floors sit just under what was measured when the models were committed (model cards):
-a retrained or swapped model that does worse fails here. The issue's targets (98% masked,
-97% real masks) are higher and not met yet.
+a retrained or swapped model that does worse fails here. The issue's 98% on masked LFW is
+higher and not met yet; its 97% of real-mask photos is met by any face of the photo.
 """
 
 from __future__ import annotations
@@ -31,14 +31,15 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
         for setting, systems in report["settings"].items()
     }
     assert acc["no_mask"]["pipeline"] >= acc["no_mask"]["e_f"] - 0.001  # within 0.1 point
-    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.80% (E_P 1.1)
-    assert acc["both"]["pipeline"] >= 0.973  # measured 97.57%
-    assert acc["one_side_unseen"]["pipeline"] >= 0.975  # measured 97.77%
-    assert acc["both_unseen"]["pipeline"] >= 0.973  # measured 97.67%
+    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.80% (C 1.1, E_P 1.1)
+    assert acc["both"]["pipeline"] >= 0.972  # measured 97.53%
+    assert acc["one_side_unseen"]["pipeline"] >= 0.974  # measured 97.67%
+    assert acc["both_unseen"]["pipeline"] >= 0.971  # measured 97.37%
     for setting in ("one_side", "both", "one_side_unseen", "both_unseen"):
         assert acc[setting]["pipeline"] > acc[setting]["e_f"] + 0.005, setting
     routing = report["routing"]
-    assert routing["bare"]["classified_masked"] <= 0.01
+    assert routing["bare"]["classified_masked"] <= 0.01  # measured 0.31%
+    assert routing["bare_grey"]["classified_masked"] <= 0.025  # measured 1.88%
     assert routing["templates"]["classified_masked"] >= 0.995
     # The calibration (folds 1-5) holds on folds 6-10: the observed FMR at each requested
     # operating point within a factor of 2 of the request, per case and per setting
@@ -58,5 +59,5 @@ def test_real_masks_are_mostly_routed_to_e_p(pipeline: FacePipeline, lfw_dir: Pa
         pytest.skip(f"real-mask photos not found at {photos}")
     report = real_masks.evaluate(pipeline, photos)
     assert report["photos_with_a_face"] >= 1100
-    assert report["share_masked_largest"] >= 0.90  # measured 91.00%
-    assert report["share_masked_any"] >= 0.955  # measured 96.24%
+    assert report["share_masked_largest"] >= 0.935  # measured 94.14% (C 1.1)
+    assert report["share_masked_any"] >= 0.97  # measured 97.90%

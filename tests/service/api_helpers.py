@@ -26,6 +26,7 @@ from maskgate.pipeline.choose import FacePolicy
 from maskgate.pipeline.pipeline import FacePipeline, ImageResult
 from maskgate.pipeline.quality import PROBE
 from maskgate.pipeline.types import FaceRecord
+from sample_faces import cameraman
 
 with warnings.catch_warnings():
     # Starlette >= 1.x prefers httpx2 for its TestClient and warns (an error here) on httpx.
@@ -68,20 +69,14 @@ class Photos:
 
 
 def make_photos(astronaut: np.ndarray) -> Photos:
-    from skimage import data
-
     crop = astronaut[0:256, 96:352]
-    grey: np.ndarray = data.camera()  # type: ignore[no-untyped-call]
-    cameraman = np.stack([grey] * 3, axis=-1)[92:220, 162:290]
     brighter = np.clip(crop.astype(np.float32) * 1.15 + 10, 0, 255).astype(np.uint8)
     return Photos(
         face=jpeg(crop),
         flipped=jpeg(crop[:, ::-1]),
         brighter=jpeg(brighter),
         shifted=jpeg(astronaut[16:272, 80:336]),
-        cameraman=jpeg(
-            np.asarray(Image.fromarray(cameraman).resize((256, 256), Image.Resampling.BICUBIC))
-        ),
+        cameraman=jpeg(cameraman()),
         small_face=jpeg(
             np.asarray(Image.fromarray(astronaut).resize((256, 256), Image.Resampling.BILINEAR))
         ),

@@ -25,8 +25,10 @@ from api_helpers import (
 )
 from sqlalchemy import Engine
 
-from maskgate.config import Settings
+from maskgate.config import PipelineSettings, Settings
 from maskgate.pipeline.pipeline import FacePipeline
+
+MASK_THRESHOLD = PipelineSettings().mask_threshold  # C's p(masked) for 'masked'
 
 
 def b64(image: bytes) -> str:
@@ -72,7 +74,7 @@ def test_enrolment_stores_both_templates_and_the_mask_probability(
     assert response.status_code == 201, response.text
     result = response.json()
     for face, seen in zip(result["faces"], result["analysis"], strict=True):
-        assert 0 <= face["mask_probability"] < 0.5
+        assert 0 <= face["mask_probability"] < MASK_THRESHOLD
         assert face["masked"] is False
         assert seen["mask_probability"] == pytest.approx(face["mask_probability"], abs=1e-4)
         assert seen["masked"] is False

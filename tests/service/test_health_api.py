@@ -69,7 +69,7 @@ def test_a_calibration_made_for_other_settings_stops_the_start(
     db_url: str, pipeline: FacePipeline, service_settings: Settings
 ) -> None:
     settings = service_settings.model_copy(deep=True)
-    settings.pipeline.mask_threshold = 0.6  # the calibration was made with 0.5
+    settings.pipeline.mask_threshold = 0.6  # the calibration was made with 0.1
     with pytest.raises(ModelError, match="mask threshold"):
         with running_app(settings, db_url, pipeline):
             pytest.fail("the app started")

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from maskgate.app import create_app
 from maskgate.config import BrokerSettings, EmbedderSettings, ModelSettings, Settings
 from maskgate.worker.celery_app import make_celery
+from sample_faces import cameraman
 
 with warnings.catch_warnings():
     # Starlette >= 1.x prefers httpx2 for its TestClient and warns (an error here) on httpx.
@@ -205,15 +206,11 @@ class Photos:
 
 
 def make_photos(astronaut: np.ndarray) -> Photos:
-    from skimage import data
-
     crop = astronaut[0:256, 96:352]
-    cameraman = np.stack([data.camera()] * 3, axis=-1)[92:220, 162:290]
-    other = np.asarray(Image.fromarray(cameraman).resize((256, 256), Image.BICUBIC))
     return Photos(
         face=jpeg(crop),
         flipped=jpeg(crop[:, ::-1]),
-        other=jpeg(other),
+        other=jpeg(cameraman()),
         no_face=jpeg(np.full((256, 256, 3), 128, dtype=np.uint8)),
     )
 
