@@ -7,8 +7,8 @@ as low as the bare-face budget allows. The budget is counted on colour faces (th
 "<= 1% of bare faces called masked"); the same faces turned grey (monochrome gate cameras)
 are read too and reported: the share of them the threshold calls masked, and the threshold
 a grey budget of the same share would need. Until 2026-12-01 the threshold was the higher
-of the two; with every C trained so far that put it where C misses 3-6% of real masks, to
-spare grey bare faces a trip to E_P that costs them little.
+of the two: for the Cs trained on 2026-12-01/02 that meant 0.49-0.58, where they missed
+about 5% of the real-mask photos, to spare grey bare faces a trip to E_P that costs little.
 """
 
 from __future__ import annotations

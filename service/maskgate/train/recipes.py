@@ -9,7 +9,8 @@ from dataclasses import dataclass
 class ClassifierRecipe:
     """C 1.1. Tried on the same widths (2026-12-01/02, read on RMFD and LFW folds 6-10):
     grey_share 0.5 (half with a gamma) and the old drawn styles found fewer real masks;
-    grey_share 0.3 with fitted masks and no turned heads, 0.3-0.5 points fewer than this."""
+    grey_share 0.3 with fitted masks and no turned heads, 0.1-0.3 points fewer than this
+    at its own suggested threshold (model card)."""
 
     steps: int = 6000
     batch: int = 64
