@@ -152,12 +152,9 @@ def _fitted(
 ) -> np.ndarray:
     """The moulded mask's colour: one plain colour, darker towards the cheeks, with a soft
     sheen down the nose ridge."""
-    w, h = size
     base = np.array(FITTED_COLOURS[rng.integers(len(FITTED_COLOURS))], dtype=np.float32)
     base = np.clip(base + rng.normal(0, 6, 3), 0, 255)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    unit = frame.u / max(float(np.dot(frame.u, frame.u)), 1e-9)
-    s = (xx - frame.origin[0]) * unit[0] + (yy - frame.origin[1]) * unit[1]
+    s = frame.across(size)
     ridge = np.exp(-((s - rng.uniform(-0.1, 0.1)) ** 2) / (2 * 0.18**2))
     shade = 1.0 - 0.25 * np.clip(np.abs(s) / 1.4, 0, 1) ** 2
     sheen = float(rng.uniform(10, 45))  # added light, visible on dark fabric

@@ -47,6 +47,15 @@ class FaceFrame:
         points: np.ndarray = self.origin + st[:, :1] * self.u + st[:, 1:2] * self.v
         return points
 
+    def across(self, size: tuple[int, int]) -> np.ndarray:
+        """(H, W) map of each pixel's s: its place along the eye line (0 mid-face, ±0.5 the
+        eyes) on an image of ``size`` (W, H)."""
+        w, h = size
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        unit = self.u / max(float(np.dot(self.u, self.u)), 1e-9)
+        s: np.ndarray = (xx - self.origin[0]) * unit[0] + (yy - self.origin[1]) * unit[1]
+        return s
+
 
 def yaw_of(landmarks: np.ndarray) -> float:
     """Signed offset of the nose tip from the eye-mouth midline, in units of the eye distance.

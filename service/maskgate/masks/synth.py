@@ -96,11 +96,8 @@ def _lit(
     level = float(np.clip((face.mean() / 140.0) ** 0.6 * rng.uniform(0.85, 1.1), 0.35, 1.25))
     cast = face / max(float(face.mean()), 1.0)
     cast = 1.0 + 0.3 * (cast - 1.0)  # a little of the scene's white balance
-    frame = FaceFrame.from_landmarks(landmarks)
     h, w = alpha.shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    unit = frame.u / max(float(np.dot(frame.u, frame.u)), 1e-9)
-    s = (xx - frame.origin[0]) * unit[0] + (yy - frame.origin[1]) * unit[1]
+    s = FaceFrame.from_landmarks(landmarks).across((w, h))
     side = 1.0 + rng.uniform(-0.25, 0.25) * np.clip(s, -1.3, 1.3) / 1.3
     lit: np.ndarray = colour * (level * side)[..., None] * cast[None, None, :]
     return lit
