@@ -97,6 +97,22 @@ def _crop(outcome: ImageResult | MaskgateError) -> np.ndarray | str:
         return error.code
 
 
+def view_photos(
+    pipeline: FacePipeline, synth: MaskSynthesizer, part: Sequence[Path], seed: int
+) -> dict[str, list[bytes | None]]:
+    """The photos as each view shows them: bare, and with a mask of the view's styles drawn
+    (JPEG bytes; None where no face was found to draw it on)."""
+    data = [p.read_bytes() for p in part]
+    photos = [decode_rgb(d) for d in data]
+    found = pipeline.detector.predict_batch(photos)
+    batches: dict[str, list[bytes | None]] = {"bare": list(data)}
+    for name, styles in VIEWS.items():
+        rngs = [rng_for(seed, f"{p.name}:{name}") for p in part]
+        made = mask_faces(synth, photos, found, rngs, list(styles))
+        batches[name] = [encode_jpeg(m[0]) if m else None for m in made]
+    return batches
+
+
 def collect_views(
     pipeline: FacePipeline,
     synth: MaskSynthesizer,
@@ -107,15 +123,7 @@ def collect_views(
     """Bare and masked aligned crops of every image, by view name (bare, templates, unseen)."""
     views = {name: View({}, {}) for name in ("bare", *VIEWS)}
     for done, part in enumerate(chunks(paths, 32)):
-        data = [p.read_bytes() for p in part]
-        photos = [decode_rgb(d) for d in data]
-        batches: dict[str, list[bytes | None]] = {"bare": list(data)}
-        found = pipeline.detector.predict_batch(photos)
-        for name, styles in VIEWS.items():
-            rngs = [rng_for(seed, f"{p.name}:{name}") for p in part]
-            made = mask_faces(synth, photos, found, rngs, list(styles))
-            batches[name] = [encode_jpeg(m[0]) if m else None for m in made]
-        for name, encoded in batches.items():
+        for name, encoded in view_photos(pipeline, synth, part, seed).items():
             todo = [(p, e) for p, e in zip(part, encoded, strict=True) if e is not None]
             outcomes = pipeline.run([e for _, e in todo], embed=False, policy=FacePolicy.CENTRAL)
             for (path, _), outcome in zip(todo, outcomes, strict=True):
