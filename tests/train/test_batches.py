@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskgate.train.batches import turned
+from maskgate.train.batches import misaligned, turned
 
 
 def stripe_at(column: int) -> np.ndarray:
@@ -33,3 +33,27 @@ def test_turning_keeps_the_crop_shape_and_type_and_follows_the_seed() -> None:
     assert first.dtype == np.uint8
     assert np.array_equal(first, turned(crop, np.random.default_rng(5)))
     assert not np.array_equal(first, crop)
+
+
+def brightest_row(crop: np.ndarray) -> int:
+    return int(crop[..., 0].sum(axis=1).argmax())
+
+
+def test_a_misaligned_crop_moves_within_its_bounds_and_follows_the_seed() -> None:
+    crop = np.zeros((112, 112, 3), dtype=np.uint8)
+    crop[56] = 255
+    rng = np.random.default_rng(0)
+    rows = [brightest_row(misaligned(crop, rng, 4.0, 0.0, 0.0)) for _ in range(60)]
+    assert max(abs(r - 56) for r in rows) <= 4
+    assert min(rows) < 56 < max(rows)
+    again = misaligned(crop, np.random.default_rng(3), 4.0, 4.0, 0.05)
+    assert np.array_equal(again, misaligned(crop, np.random.default_rng(3), 4.0, 4.0, 0.05))
+    assert again.shape == crop.shape
+    assert again.dtype == np.uint8
+    grey = np.full((112, 112, 3), 128, dtype=np.uint8)  # edges repeated: no black band
+    assert (misaligned(grey, np.random.default_rng(4), 4.0, 4.0, 0.05) == 128).all()
+
+
+def test_nothing_is_misaligned_when_the_shift_turn_and_zoom_are_zero() -> None:
+    crop = np.random.default_rng(1).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    assert np.array_equal(misaligned(crop, np.random.default_rng(2), 0.0, 0.0, 0.0), crop)

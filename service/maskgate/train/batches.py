@@ -69,6 +69,19 @@ def turned(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
+def misaligned(
+    crop: np.ndarray, rng: np.random.Generator, shift: float, turn: float, zoom: float
+) -> np.ndarray:
+    """The crop as a slightly wrong alignment leaves it (a mask moves the nose and mouth
+    landmarks the alignment leans on): up to ``shift`` px down or up (half that sideways),
+    ``turn`` degrees and a zoom within 1 +- ``zoom``, edge pixels repeated."""
+    matrix = cv2.getRotationMatrix2D(
+        (56.0, 56.0), float(rng.uniform(-turn, turn)), float(rng.uniform(1 - zoom, 1 + zoom))
+    )
+    matrix[:, 2] += np.array([rng.uniform(-shift / 2, shift / 2), rng.uniform(-shift, shift)])
+    return cv2.warpAffine(crop, matrix, (112, 112), borderMode=cv2.BORDER_REPLICATE)
+
+
 def photometric(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Brightness and contrast jitter, per crop."""
     gain = rng.uniform(0.75, 1.25, (len(crops), 1, 1, 1))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from maskgate.masks.synth import MaskSynthesizer
-from maskgate.train.batches import masked_views, normalise, photometric
+from maskgate.train.batches import masked_views, misaligned, normalise, photometric
 from maskgate.train.cache import FaceCache
 from maskgate.train.graphs import ROW_KEEP, mirror_averaged, partial_extractor
 from maskgate.train.onnx_module import OnnxModule
@@ -99,6 +99,10 @@ def _step(
     index = rng.integers(len(cache.bare), size=recipe.batch)
     bare = cache.bare[index]
     masked = masked_views(cache, index, synth, rng, recipe.drawn_share)
+    for views in (bare, masked) if recipe.misalign_share > 0 else ():
+        for i in np.flatnonzero(rng.random(recipe.batch) < recipe.misalign_share):
+            views[i] = misaligned(views[i], rng, recipe.misalign_shift, recipe.misalign_turn,
+                                  recipe.misalign_zoom)  # fmt: skip
     flip = rng.random(recipe.batch) < 0.5
     bare[flip], masked[flip] = bare[flip, :, ::-1], masked[flip, :, ::-1]
     views = photometric(np.concatenate([masked, bare]), rng)

@@ -39,6 +39,12 @@ class PartialRecipe:
     batch: int = 32
     guided: float = 0.5
     drawn_share: float = 0.5
+    # A share of the views (masked and bare, each drawn apart) misaligned: up to
+    # ``misalign_shift`` px vertically, ``misalign_turn`` degrees, a zoom of 1 +- ``misalign_zoom``
+    misalign_share: float = 0.0
+    misalign_shift: float = 4.0
+    misalign_turn: float = 4.0
+    misalign_zoom: float = 0.05
     # Identity margin term (CosFace against each person's fixed centre, the mean of the
     # teacher's templates of that person): weight (0: off), scale, margin.
     identity: float = 0.0
