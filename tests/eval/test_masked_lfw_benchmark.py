@@ -2,7 +2,8 @@
 
 The floors sit just under what was measured when the models were committed (model cards):
 a retrained or swapped model that does worse fails here. The issue's 98% on masked LFW is
-higher and not met yet; its 97% of real-mask photos is met by any face of the photo.
+met with one side masked, not yet with both; its 97% of real-mask photos is met by any face
+of the photo.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
         for setting, systems in report["settings"].items()
     }
     assert acc["no_mask"]["pipeline"] >= acc["no_mask"]["e_f"] - 0.001  # within 0.1 point
-    assert acc["one_side"]["pipeline"] >= 0.975  # measured 97.80% (C 1.1, E_P 1.1)
-    assert acc["both"]["pipeline"] >= 0.972  # measured 97.53%
-    assert acc["one_side_unseen"]["pipeline"] >= 0.974  # measured 97.67%
-    assert acc["both_unseen"]["pipeline"] >= 0.971  # measured 97.37%
+    assert acc["one_side"]["pipeline"] >= 0.979  # measured 98.23% (C 1.1, E_P 1.2)
+    assert acc["both"]["pipeline"] >= 0.975  # measured 97.83%
+    assert acc["one_side_unseen"]["pipeline"] >= 0.977  # measured 98.07%
+    assert acc["both_unseen"]["pipeline"] >= 0.975  # measured 97.87%
     for setting in ("one_side", "both", "one_side_unseen", "both_unseen"):
         assert acc[setting]["pipeline"] > acc[setting]["e_f"] + 0.005, setting
     routing = report["routing"]
@@ -43,7 +44,7 @@ def test_masked_lfw_routing_beats_e_f_alone_and_keeps_bare_accuracy(
     assert routing["templates"]["classified_masked"] >= 0.995
     # The calibration (folds 1-5) holds on folds 6-10: the observed FMR at each requested
     # operating point within a factor of 2 of the request, per case and per setting
-    # (measured ratios 0.89-1.40).
+    # (measured ratios 0.78-1.38, E_P 1.2).
     for view, rows in report["calibration_check"].items():
         assert {(r["case"], r["requested_fmr"]) for r in rows} == {
             (case, fmr) for case in ("full", "partial") for fmr in (1e-2, 1e-3, 1e-4)
