@@ -48,10 +48,9 @@ def degrade(crop: np.ndarray, rng: np.random.Generator, grey: float = 0.1) -> np
     if rng.random() < 0.2:
         out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.6, 2.0)))
     if rng.random() < 0.6:  # alignment error (large on masked faces): turn, scale, shift
-        matrix = cv2.getRotationMatrix2D((56.0, 56.0), float(rng.uniform(-20, 20)),
-                                         float(rng.uniform(0.8, 1.15)))  # fmt: skip
-        matrix[:, 2] += np.array([rng.uniform(-6, 6), rng.uniform(-12, 10)])
-        out = cv2.warpAffine(out, matrix, (112, 112), borderMode=cv2.BORDER_REFLECT)
+        turn, zoom = rng.uniform(-20, 20), rng.uniform(0.8, 1.15)
+        out = warped(out, turn, zoom, (rng.uniform(-6, 6), rng.uniform(-12, 10)),
+                     cv2.BORDER_REFLECT)  # fmt: skip
     if rng.random() < grey:
         out = greyed(out)
     return out
@@ -75,11 +74,18 @@ def misaligned(
     """The crop as a slightly wrong alignment leaves it (a mask moves the nose and mouth
     landmarks the alignment leans on): up to ``shift`` px down or up (half that sideways),
     ``turn`` degrees and a zoom within 1 +- ``zoom``, edge pixels repeated."""
-    matrix = cv2.getRotationMatrix2D(
-        (56.0, 56.0), float(rng.uniform(-turn, turn)), float(rng.uniform(1 - zoom, 1 + zoom))
-    )
-    matrix[:, 2] += np.array([rng.uniform(-shift / 2, shift / 2), rng.uniform(-shift, shift)])
-    return cv2.warpAffine(crop, matrix, (112, 112), borderMode=cv2.BORDER_REPLICATE)
+    angle, scale = rng.uniform(-turn, turn), rng.uniform(1 - zoom, 1 + zoom)
+    offset = (rng.uniform(-shift / 2, shift / 2), rng.uniform(-shift, shift))
+    return warped(crop, angle, scale, offset, cv2.BORDER_REPLICATE)
+
+
+def warped(
+    crop: np.ndarray, angle: float, scale: float, offset: tuple[float, float], border: int
+) -> np.ndarray:
+    """The crop turned by ``angle`` degrees and scaled about its centre, then moved."""
+    matrix = cv2.getRotationMatrix2D((56.0, 56.0), float(angle), float(scale))
+    matrix[:, 2] += np.array(offset)
+    return cv2.warpAffine(crop, matrix, (112, 112), borderMode=border)
 
 
 def photometric(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
